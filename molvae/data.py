@@ -1,0 +1,427 @@
+"""Reading molecule files, validating them row by row, and turning them into compact integer arrays.
+
+Nothing is dropped silently: every rejected row is counted in a `ValidationReport` and written, with its
+reason, to `<name>.rejected.csv` beside the input (or where the caller says).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+
+from molvae import chem
+from molvae.errors import DataError, TokenizationError, UsageError
+from molvae.moses_data import embedded_path, fetch_moses
+
+if TYPE_CHECKING:
+    from molvae.tokens import Tokenizer, Vocabulary
+
+__all__ = [
+    "ValidationReport",
+    "EncodedData",
+    "read_table",
+    "load_molecules",
+    "encode",
+    "split_indices",
+    "batches",
+    "data_hash",
+    "fetch_moses",
+]
+
+SMILES_COLUMN_NAMES = ("smiles", "canonical_smiles", "smi", "smiles_string", "molecule", "mol")
+_TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".smi", ".smiles"}
+
+
+@dataclass
+class ValidationReport:
+    """Counts of what happened to each input row; `rejected` holds one row per rejection."""
+
+    source: str
+    n_read: int = 0
+    n_valid: int = 0
+    n_empty: int = 0
+    n_invalid: int = 0
+    n_duplicate: int = 0
+    n_bad_property: int = 0
+    n_unknown_token: int = 0
+    n_too_long: int = 0
+    n_untokenizable: int = 0
+    rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "smiles", "reason"]))
+    rejected_path: Path | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if k.startswith("n_")}
+
+    def summary(self) -> str:
+        """One paragraph for the terminal."""
+        parts = [f"{self.n_read} rows read from {self.source}", f"{self.n_valid} valid"]
+        for key, label in [
+            ("n_empty", "empty"),
+            ("n_invalid", "invalid SMILES"),
+            ("n_duplicate", "duplicates"),
+            ("n_bad_property", "bad property values"),
+            ("n_unknown_token", "unknown tokens"),
+            ("n_too_long", "too long"),
+            ("n_untokenizable", "not tokenizable"),
+        ]:
+            if getattr(self, key):
+                parts.append(f"{getattr(self, key)} {label}")
+        text = ", ".join(parts) + "."
+        if self.rejected_path is not None and len(self.rejected):
+            text += f" Rejected rows written to {self.rejected_path}."
+        return text
+
+
+def _sniff_binary(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if path.suffix == ".gz":
+        try:
+            with gzip.open(path, "rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise DataError(f"{path}: not a readable gzip file ({exc}).") from exc
+    if b"\x00" in head:
+        raise DataError(f"{path}: looks like a binary file, not a text table of molecules (CSV, SMI or SDF).")
+
+
+def _base_suffix(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def _find_smiles_column(columns: Sequence[str], wanted: str | None, path: Path) -> str:
+    lower = {str(c).lower(): c for c in columns}
+    if wanted is not None:
+        if wanted in columns:
+            return wanted
+        if wanted.lower() in lower:
+            return lower[wanted.lower()]
+        raise DataError(f"{path}: no column named {wanted!r}; columns are {list(columns)}.")
+    for name in SMILES_COLUMN_NAMES:
+        if name in lower:
+            return lower[name]
+    raise DataError(
+        f"{path}: no SMILES column found (looked for {', '.join(SMILES_COLUMN_NAMES)}, any case); "
+        f"columns are {list(columns)[:20]}. Name it with --smiles-col."
+    )
+
+
+def read_table(path: str | Path, smiles_col: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Read .csv/.tsv/.smi/.sdf (optionally .gz) into a DataFrame; return it and the SMILES column name.
+
+    SMILES values are kept as strings exactly as read (empty cells become ""). SDF molecules are written
+    out as SMILES, with their data fields as further columns.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found.")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a CSV, SMI or SDF file.")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty.")
+    _sniff_binary(path)
+    suffix = _base_suffix(path)
+    if suffix == ".sdf":
+        return _read_sdf(path), "smiles"
+    if suffix in (".smi", ".smiles", ".txt"):
+        df = pd.read_csv(path, sep=r"\s+", header=None, dtype=str, keep_default_na=False, engine="python",
+                         on_bad_lines="skip", usecols=[0]).rename(columns={0: "smiles"})
+        if len(df) and df["smiles"].iloc[0].lower() in SMILES_COLUMN_NAMES:
+            df = df.iloc[1:].reset_index(drop=True)
+        return df, "smiles"
+    if suffix not in (".csv", ".tsv"):
+        raise DataError(f"{path}: unsupported file type {suffix!r}; use .csv, .tsv, .smi or .sdf (optionally .gz).")
+    sep = "\t" if suffix == ".tsv" else ","
+    try:
+        df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read as {suffix[1:].upper()} ({exc}).") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the file is empty.") from exc
+    if df.shape[1] == 1 and smiles_col is None and str(df.columns[0]).lower() not in SMILES_COLUMN_NAMES:
+        raise DataError(
+            f"{path}: no SMILES column found; the only column is {df.columns[0]!r}. "
+            "Add a header named 'smiles' or pass --smiles-col."
+        )
+    return df, _find_smiles_column(list(df.columns), smiles_col, path)
+
+
+def _read_sdf(path: Path) -> pd.DataFrame:
+    from rdkit import Chem
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    with chem.rdkit_quiet(), opener(path, "rb") as fh:
+        for mol in Chem.ForwardSDMolSupplier(fh, sanitize=True):
+            if mol is None:
+                rows.append({"smiles": ""})
+                continue
+            row = {"smiles": Chem.MolToSmiles(mol)}
+            row.update({k: str(v) for k, v in mol.GetPropsAsDict().items()})
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{path}: no molecules in this SDF file.")
+    return pd.DataFrame(rows).fillna("")
+
+
+def _resolve_source(source: str | Path) -> Path:
+    if str(source) == "embedded":
+        return embedded_path("train")
+    if str(source) == "moses":
+        return fetch_moses()["train"]
+    return Path(source)
+
+
+def _default_rejected_path(path: Path) -> Path:
+    name = path.name
+    for suf in reversed(path.suffixes):
+        name = name[: -len(suf)]
+    return path.with_name(name + ".rejected.csv")
+
+
+def _canon_with_reason(smiles: str) -> tuple[str | None, str | None]:
+    if not smiles.strip():
+        return None, "empty"
+    mol, reason = chem.parse(smiles.strip())
+    if mol is None:
+        return None, f"invalid SMILES: {reason}"
+    from rdkit import Chem
+
+    return Chem.MolToSmiles(mol), None
+
+
+def load_molecules(
+    source: str | Path,
+    smiles_col: str | None = None,
+    properties: Sequence[str] = (),
+    tokenizer: "Tokenizer | None" = None,
+    vocab: "Vocabulary | None" = None,
+    max_len: int | None = None,
+    rejected_path: Path | str | None = "auto",
+    n_jobs: int = 1,
+    deduplicate: bool = True,
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Read and validate a molecule file.
+
+    Returns a DataFrame with `smiles` (RDKit canonical), `tokens` (when a tokenizer is given), one float
+    column per property (RDKit-computable names such as logp/qed/sa are computed unless the file has that
+    column), and `row` (the 0-based data row in the input). Every rejected row goes to the report and to
+    `rejected_path` ("auto": `<name>.rejected.csv` beside a user file; None: not written).
+    `max_len` counts tokens, without BOS/EOS. Raises DataError when nothing valid remains.
+    """
+    path = _resolve_source(source)
+    raw, col = read_table(path, smiles_col)
+    report = ValidationReport(source=str(source), n_read=len(raw))
+    if len(raw) == 0:
+        raise DataError(f"{path}: the file has a header but no rows.")
+    smiles_in = raw[col].astype(str).tolist()
+    rejected: list[dict] = []
+
+    def reject(i: int, reason: str, counter: str) -> None:
+        rejected.append({"row": i, "smiles": smiles_in[i], "reason": reason})
+        setattr(report, counter, getattr(report, counter) + 1)
+
+    from molvae.parallel import pmap
+
+    with chem.rdkit_quiet():
+        canon = pmap(_canon_with_reason, smiles_in, n_jobs=n_jobs)
+    keep = np.ones(len(raw), dtype=bool)
+    for i, (c, reason) in enumerate(canon):
+        if c is None:
+            keep[i] = False
+            reject(i, reason or "invalid", "n_empty" if reason == "empty" else "n_invalid")
+    df = pd.DataFrame({"row": np.arange(len(raw)), "smiles": [c for c, _ in canon]})
+
+    prop_names = _resolve_property_columns(properties, raw.columns)
+    for name, file_col in prop_names:
+        if file_col is None:
+            continue
+        values = pd.to_numeric(raw[file_col].str.strip(), errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(dtype=float))
+        for i in np.flatnonzero(bad & keep):
+            keep[i] = False
+            value = raw[file_col].iloc[i]
+            why = "missing" if value.strip() == "" else f"not a finite number: {value!r}"
+            reject(i, f"property {file_col!r} {why}", "n_bad_property")
+        df[name] = values.to_numpy(dtype=float)
+
+    if deduplicate:
+        dup = df["smiles"].duplicated(keep="first").to_numpy() & keep
+        for i in np.flatnonzero(dup):
+            keep[i] = False
+            reject(i, f"duplicate of an earlier row (canonical {df['smiles'].iloc[i]})", "n_duplicate")
+
+    if tokenizer is not None:
+        tokens: list[list[str] | None] = [None] * len(df)
+        for i in np.flatnonzero(keep):
+            try:
+                toks = tokenizer.tokenize(df["smiles"].iloc[i])
+            except TokenizationError as exc:
+                keep[i] = False
+                reject(i, f"cannot tokenize: {exc}", "n_untokenizable")
+                continue
+            if vocab is not None:
+                unknown = vocab.unknown_tokens(toks)
+                if unknown:
+                    keep[i] = False
+                    reject(i, f"tokens not in the model vocabulary: {', '.join(sorted(set(unknown)))}", "n_unknown_token")
+                    continue
+            if max_len is not None and len(toks) > max_len:
+                keep[i] = False
+                reject(i, f"{len(toks)} tokens, longer than max_len={max_len}", "n_too_long")
+                continue
+            tokens[i] = toks
+        df["tokens"] = tokens
+
+    computed = [name for name, file_col in prop_names if file_col is None]
+    if computed:
+        idx = np.flatnonzero(keep)
+        values = chem.properties(df["smiles"].iloc[idx].tolist(), computed, n_jobs=n_jobs)
+        for name in computed:
+            column = np.full(len(df), np.nan)
+            column[idx] = values[name].to_numpy(dtype=float)
+            df[name] = column
+
+    report.n_valid = int(keep.sum())
+    report.rejected = pd.DataFrame(rejected, columns=["row", "smiles", "reason"]).sort_values("row", kind="stable")
+    if len(report.rejected) and rejected_path is not None:
+        target = _default_rejected_path(path) if rejected_path == "auto" else Path(rejected_path)
+        if str(source) in ("embedded", "moses"):
+            target = Path(os.environ.get("MOLVAE_DATA", Path.home() / ".cache" / "molvae")) / target.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        report.rejected.to_csv(target, index=False)
+        report.rejected_path = target
+    out = df[keep].reset_index(drop=True)
+    if report.n_valid == 0:
+        reasons = report.rejected["reason"].str.split(":").str[0].value_counts().head(3)
+        raise DataError(
+            f"{path}: no usable molecules among {report.n_read} rows; commonest reasons: "
+            + "; ".join(f"{r} ({n} rows)" for r, n in reasons.items())
+            + (f". Rejected rows are in {report.rejected_path}." if report.rejected_path else ".")
+        )
+    return out, report
+
+
+def _resolve_property_columns(properties: Sequence[str], columns: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Map each requested property to (name, file column or None when RDKit computes it)."""
+    lower = {str(c).lower(): str(c) for c in columns}
+    resolved = []
+    for prop in properties:
+        if prop.lower() in lower:
+            resolved.append((prop.lower(), lower[prop.lower()]))
+            continue
+        try:
+            resolved.append((chem.property_name(prop), None))
+        except UsageError as exc:
+            raise UsageError(
+                f"property {prop!r} is neither a column of the file (columns: {list(columns)[:20]}) nor one RDKit "
+                f"computes ({', '.join(chem.PROPERTY_NAMES)})."
+            ) from exc
+    names = [n for n, _ in resolved]
+    if len(set(names)) != len(names):
+        raise UsageError(f"property names repeat: {names}")
+    return resolved
+
+
+@dataclass
+class EncodedData:
+    """A tokenized data set as compact arrays (no Python lists of tensors).
+
+    ids: (N, L) int16, BOS ... EOS then PAD; lengths: (N,) int32 including BOS and EOS;
+    props: (N, P) float32, standardized with `prop_stats` {name: (mean, std)}.
+    """
+
+    ids: np.ndarray
+    lengths: np.ndarray
+    props: np.ndarray
+    prop_names: tuple[str, ...] = ()
+    prop_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def subset(self, idx: np.ndarray) -> "EncodedData":
+        idx = np.asarray(idx)
+        width = int(self.lengths[idx].max()) if len(idx) else 0
+        return EncodedData(self.ids[idx, :width], self.lengths[idx], self.props[idx], self.prop_names, self.prop_stats)
+
+
+def encode(
+    df: pd.DataFrame,
+    vocab: "Vocabulary",
+    prop_names: Sequence[str] = (),
+    prop_stats: dict[str, tuple[float, float]] | None = None,
+) -> EncodedData:
+    """Turn `df.tokens` and property columns into an `EncodedData`; stats come from `df` when not given."""
+    if "tokens" not in df:
+        raise ValueError("encode() needs a 'tokens' column: call load_molecules with a tokenizer")
+    seqs = [vocab.encode(t) for t in df["tokens"]]
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int32, count=len(seqs))
+    ids = np.full((len(seqs), int(lengths.max()) if len(seqs) else 0), vocab.pad_id, dtype=np.int16)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+    stats = dict(prop_stats or {})
+    props = np.zeros((len(df), len(prop_names)), dtype=np.float32)
+    for j, name in enumerate(prop_names):
+        col = df[name].to_numpy(dtype=np.float64)
+        if name not in stats:
+            std = float(col.std())
+            stats[name] = (float(col.mean()), std if std > 1e-8 else 1.0)
+        mean, std = stats[name]
+        props[:, j] = (col - mean) / std
+    return EncodedData(ids, lengths, props, tuple(prop_names), {n: stats[n] for n in prop_names})
+
+
+def split_indices(n: int, val_fraction: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/validation split of range(n); validation has at least one item when n >= 2."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise UsageError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    if val_fraction > 0 and n >= 2:
+        n_val = max(1, n_val)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def batches(
+    lengths: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0, epoch: int = 0, drop_last: bool = False
+) -> list[np.ndarray]:
+    """Length-bucketed batches of indices into `lengths`.
+
+    Sorting by length within shuffled chunks of 50 batches keeps padding small while still mixing
+    molecules across epochs; the result depends only on (seed, epoch).
+    """
+    n = len(lengths)
+    if batch_size <= 0:
+        raise UsageError(f"batch size must be positive, got {batch_size}")
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    chunk = batch_size * 50
+    out: list[np.ndarray] = []
+    for start in range(0, n, chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        out.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    if drop_last and out and len(out[-1]) < batch_size:
+        out.pop()
+    if shuffle:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
+
+
+def data_hash(smiles: Sequence[str]) -> str:
+    """sha256 over the sorted SMILES (one per line): identifies a training set independent of row order."""
+    h = hashlib.sha256()
+    for s in sorted(smiles):
+        h.update(s.encode())
+        h.update(b"\n")
+    return h.hexdigest()

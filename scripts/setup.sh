@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create .venv and install molvae into it. Usage: bash scripts/setup.sh [dev|notebooks|all]
+# When no torch is present and no GPU is visible, the local CPU build of torch is installed first,
+# so that the plain `torch>=2.3` requirement does not pull several GB of CUDA packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+VPY=.venv/bin/python
+"$VPY" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "setup: GPU visible, installing torch with CUDA"
+    "$VPY" -m pip install --quiet "torch>=2.3"
+  else
+    echo "setup: no GPU visible, installing the CPU build of torch"
+    "$VPY" -m pip install --quiet "torch==2.13.0" || "$VPY" -m pip install --quiet "torch>=2.3"
+  fi
+fi
+case "${1:-}" in
+  dev) extras="[dev]" ;;
+  notebooks) extras="[notebooks]" ;;
+  all) extras="[dev,notebooks]" ;;
+  *) extras="" ;;
+esac
+"$VPY" -m pip install --quiet -e ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
+"$VPY" -c "import molvae" && echo "setup: molvae installed in .venv"

@@ -52,6 +52,7 @@ class ValidationReport:
     n_unknown_token: int = 0
     n_too_long: int = 0
     n_untokenizable: int = 0
+    n_fragments: int = 0
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "smiles", "reason"]))
     rejected_path: Path | None = None
 
@@ -69,6 +70,7 @@ class ValidationReport:
             ("n_unknown_token", "unknown tokens"),
             ("n_too_long", "too long"),
             ("n_untokenizable", "not tokenizable"),
+            ("n_fragments", "salts or mixtures"),
         ]:
             if getattr(self, key):
                 parts.append(f"{getattr(self, key)} {label}")
@@ -196,7 +198,18 @@ def _canon_with_reason(smiles: str) -> tuple[str | None, str | None]:
         return None, f"invalid SMILES: {reason}"
     from rdkit import Chem
 
-    return Chem.MolToSmiles(mol), None
+    out = Chem.MolToSmiles(mol)
+    if "." in out:
+        return None, "several fragments (a salt or mixture): standardize to keep the largest, neutralized fragment"
+    return out, None
+
+
+def _standardized_with_reason(smiles: str) -> tuple[str | None, str | None]:
+    canon, reason = _canon_with_reason(smiles)
+    if canon is not None or reason is None or not reason.startswith("several"):
+        return canon, reason
+    std = chem.standardize(smiles.strip())
+    return (std, None) if std else (None, "standardization failed")
 
 
 def load_molecules(
@@ -209,6 +222,7 @@ def load_molecules(
     rejected_path: Path | str | None = "auto",
     n_jobs: int = 1,
     deduplicate: bool = True,
+    standardize: bool = False,
 ) -> tuple[pd.DataFrame, ValidationReport]:
     """Read and validate a molecule file.
 
@@ -216,7 +230,9 @@ def load_molecules(
     column per property (RDKit-computable names such as logp/qed/sa are computed unless the file has that
     column), and `row` (the 0-based data row in the input). Every rejected row goes to the report and to
     `rejected_path` ("auto": `<name>.rejected.csv` beside a user file; None: not written).
-    `max_len` counts tokens, without BOS/EOS. Raises DataError when nothing valid remains.
+    `max_len` counts tokens, without BOS/EOS. Molecules of several fragments (salts, mixtures) are rejected
+    unless `standardize` is set, which keeps the largest fragment, neutralized (`chem.standardize`).
+    Raises DataError when nothing valid remains.
     """
     path = _resolve_source(source)
     raw, col = read_table(path, smiles_col)
@@ -233,12 +249,18 @@ def load_molecules(
     from molvae.parallel import pmap
 
     with chem.rdkit_quiet():
-        canon = pmap(_canon_with_reason, smiles_in, n_jobs=n_jobs)
+        canon = pmap(_standardized_with_reason if standardize else _canon_with_reason, smiles_in, n_jobs=n_jobs)
     keep = np.ones(len(raw), dtype=bool)
     for i, (c, reason) in enumerate(canon):
         if c is None:
             keep[i] = False
-            reject(i, reason or "invalid", "n_empty" if reason == "empty" else "n_invalid")
+            reason = reason or "invalid"
+            if reason == "empty":
+                reject(i, reason, "n_empty")
+            elif reason.startswith("several"):
+                reject(i, reason, "n_fragments")
+            else:
+                reject(i, reason, "n_invalid")
     df = pd.DataFrame({"row": np.arange(len(raw)), "smiles": [c for c, _ in canon]})
 
     prop_names = _resolve_property_columns(properties, raw.columns)

@@ -102,6 +102,10 @@ def parse(smiles: Any) -> tuple[Chem.Mol | None, str | None]:
         return None, "empty SMILES"
     if any(ch.isspace() for ch in text):
         return None, "SMILES contains whitespace"
+    if not text.isascii():
+        # SMILES is an ASCII language; RDKit may skip such characters silently ('C\x80' -> methane)
+        bad = next(ch for ch in text if not ch.isascii())
+        return None, f"SMILES contains a non-ASCII character {bad!r} at position {text.index(bad)}"
     with rdkit_quiet(), _capture_errors() as lines:
         mol = Chem.MolFromSmiles(text)
     if mol is not None:

@@ -248,3 +248,9 @@ def test_plogp_ring_penalty_uses_jtvae_cycle_basis() -> None:
     sa = chem.properties([smi], ["sa"])["sa"][0]
     raw = chem.properties([smi], ["plogp_raw"])["plogp_raw"][0]
     assert raw == pytest.approx(Crippen.MolLogP(mol) - sa - 2.0)
+
+
+@pytest.mark.parametrize("text", ["C\x80", "000000\x80\x80𐀀𐀀", "CCé"])
+def test_non_ascii_smiles_is_rejected_with_reason(text: str) -> None:
+    mol, reason = chem.parse(text)
+    assert mol is None and "non-ASCII" in reason

@@ -30,12 +30,14 @@ def doctor() -> None:
     from molvae.moses_data import cache_dir
 
     rows = [("python", platform.python_version()), ("platform", platform.platform())]
-    for name in ("torch", "rdkit", "selfies", "numpy", "pandas", "sklearn", "fcd", "safetensors", "typer"):
+    from importlib import metadata
+
+    # distribution metadata, not module __version__: selfies 2.2 still reports 2.1.1 there
+    for name in ("torch", "rdkit", "selfies", "numpy", "pandas", "scikit-learn", "fcd", "safetensors", "typer"):
         try:
-            module = __import__(name)
-            rows.append((name, getattr(module, "__version__", "?")))
-        except ImportError as exc:
-            rows.append((name, f"MISSING ({exc})"))
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "MISSING"))
     try:
         import torch
 
@@ -96,6 +98,10 @@ def train(
     )
     path = fit(cfg)
     typer.echo(f"checkpoint written to {path}")
+
+
+from molvae.cli_generate import register; register(app)  # noqa: E402,E702
+from molvae.cli_optimize import register as register_optimize; register_optimize(app)  # noqa: E402,E702
 
 
 def main() -> None:

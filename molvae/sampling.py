@@ -1,0 +1,277 @@
+"""Batched decoding loops on a `VAE`: multinomial / greedy sampling and beam search.
+
+Torch only (no RDKit, no strings): latents in, token ids out. Every step runs the whole
+batch through `VAE.step` at once; no Python loop ever runs per molecule.
+
+Shapes: B latents, K beam width, V vocabulary, L generated positions (EOS included).
+
+Speed notes (measured on the project's 2-core CPU, default model, batch 1024, one torch
+thread; scripts/bench_sample.py compares against the MOSES VAE):
+- Rows that have produced EOS are dropped from the running batch ("compaction"), so a
+  batch costs the sum of its sequence lengths rather than B x the longest one, and the
+  loop stops as soon as the last row has ended.
+- bf16 autocast makes one decoding step about 3.3x faster than fp32 on CPUs with
+  AVX512-BF16/AMX (226 -> 68 ms for 1024 rows). Logits are cast to fp32 before
+  softmax/argmax so that only the GRU/linear arithmetic is in bf16.
+- Throughput per step is flat from about 256 rows up (~33k tokens/s in bf16), so the
+  shrinking batch costs little until its last few rows.
+- On a shared machine whose cores are busy, two torch threads made each step 15-170x
+  slower than one (OpenMP waits for a descheduled thread); the thread count is the
+  caller's choice (torch.set_num_threads), not changed here.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from molvae import runtime
+from molvae.errors import UsageError
+
+__all__ = [
+    "PRECISIONS",
+    "METHODS",
+    "resolve_device",
+    "resolve_precision",
+    "autocast",
+    "prior",
+    "sample_ids",
+    "beam_search",
+    "decode",
+    "sub_seed",
+    "check_temperature",
+    "check_positive_int",
+    "slerp",
+]
+
+PRECISIONS = ("auto", "fp32", "bf16")
+METHODS = ("multinomial", "greedy", "beam")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> cuda when available, else cpu (see `molvae.runtime.resolve_device`)."""
+    if isinstance(device, torch.device):
+        return device
+    return runtime.resolve_device(str(device))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" -> "bf16" where the hardware runs it natively (CUDA with bf16, CPU with
+    AVX512-BF16/AMX; `molvae.runtime.resolve_amp`), else "fp32". UsageError for unknown names."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    amp = {"auto": "auto", "fp32": "off", "bf16": "bf16"}[precision]
+    return "bf16" if runtime.resolve_amp(amp, device) is not None else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """Autocast context for a resolved precision ("fp32": no autocast)."""
+    return runtime.autocast(device, torch.bfloat16 if precision == "bf16" else None)
+
+
+def prior(n: int, latent_dim: int, seed: int) -> torch.Tensor:
+    """n draws from N(0, I), (n, latent_dim) float32 on CPU, determined by `seed` alone
+    (drawn on CPU so that a seed gives the same latents on every device)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n, latent_dim, generator=gen)
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """`value` as an int if it is a positive integer (not a bool), else UsageError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise UsageError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def sub_seed(seed: int, *keys: int) -> int:
+    """A 63-bit seed for one batch or round, derived from the user's seed and `keys`."""
+    state = np.random.SeedSequence([int(seed) & (2**63 - 1), *keys]).generate_state(2, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+def check_temperature(temperature: float) -> float:
+    t = float(temperature)
+    if not (t > 0.0 and t <= 10.0):  # also rejects NaN
+        raise UsageError(f"temperature must be in (0, 10], got {temperature}")
+    return t
+
+
+def _ban_mask(cfg: object, banned: Sequence[int], device: torch.device) -> torch.Tensor:
+    """(V,) additive logit mask: -inf at PAD, BOS and `banned`, 0 elsewhere."""
+    mask = torch.zeros(cfg.vocab_size, device=device)
+    mask[[cfg.pad_id, cfg.bos_id, *banned]] = float("-inf")
+    return mask
+
+
+@torch.no_grad()
+def sample_ids(
+    model: torch.nn.Module,
+    z: torch.Tensor,
+    method: str = "multinomial",
+    temperature: float = 1.0,
+    max_len: int | None = None,
+    generator: torch.Generator | None = None,
+    precision: str = "fp32",
+    banned: Sequence[int] = (),
+) -> torch.Tensor:
+    """Decode latents z (B, Z) token by token.
+
+    method "multinomial" draws each token from softmax(logits / temperature) (using
+    `generator` if given); "greedy" takes the argmax (temperature is then irrelevant).
+    Returns ids (B, L) long on z's device: the generated tokens after BOS, EOS included,
+    PAD after EOS; L <= max_len - 1 (max_len counts BOS and EOS, default the model's).
+    Rows without EOS were cut at max_len. Finished rows leave the running batch, and the
+    loop ends when none is left. PAD, BOS and the ids in `banned` (e.g. <unk>) are never
+    generated: they are not molecule tokens.
+    """
+    if method not in ("multinomial", "greedy"):
+        raise UsageError(f"sample_ids method must be multinomial or greedy, got {method!r}")
+    temperature = check_temperature(temperature)
+    cfg = model.cfg
+    steps = int(max_len or cfg.max_len) - 1
+    B, device = z.size(0), z.device
+    out = torch.full((B, max(steps, 0)), cfg.pad_id, dtype=torch.long, device=device)
+    if B == 0 or steps <= 0:
+        return out
+    active = torch.arange(B, device=device)  # rows of `out` still running
+    mask = _ban_mask(cfg, banned, device)
+    used = 0
+    with autocast(device, precision):
+        h = model.init_hidden(z)
+        tok = torch.full((B,), cfg.bos_id, dtype=torch.long, device=device)
+        za = z
+        for t in range(steps):
+            logits, h = model.step(tok, h, za)
+            logits = logits.float() + mask
+            if method == "greedy":
+                nxt = logits.argmax(-1)
+            else:
+                probs = F.softmax(logits / temperature, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            out[active, t] = nxt
+            used = t + 1
+            ended = nxt == cfg.eos_id
+            if bool(ended.any()):
+                keep = ~ended
+                if not bool(keep.any()):
+                    break
+                active, h, za, nxt = active[keep], h[:, keep], za[keep], nxt[keep]
+            tok = nxt
+    return out[:, :used]
+
+
+@torch.no_grad()
+def beam_search(
+    model: torch.nn.Module,
+    z: torch.Tensor,
+    beam_width: int = 5,
+    max_len: int | None = None,
+    precision: str = "fp32",
+    banned: Sequence[int] = (),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Beam search for the most likely token sequences given each latent z (B, Z).
+
+    Returns ids (B, K, L) long (after BOS, EOS included, PAD after it) and scores (B, K)
+    float32, the summed token log-probabilities (nats), best beam first. A finished beam
+    is carried on unchanged at no cost, competing with the running ones. Stops when all
+    B*K beams have ended or after max_len - 1 tokens. Tokens are restricted as in `sample_ids`.
+    """
+    beam_width = check_positive_int(beam_width, "beam_width")
+    cfg = model.cfg
+    steps = int(max_len or cfg.max_len) - 1
+    B, K, V, device = z.size(0), beam_width, cfg.vocab_size, z.device
+    if B == 0 or steps <= 0:
+        return (torch.full((B, K, 0), cfg.pad_id, dtype=torch.long, device=device),
+                torch.zeros(B, K, device=device))
+    scores = torch.full((B, K), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start identical: expand only the first at step one
+    finished = torch.zeros(B, K, dtype=torch.bool, device=device)
+    hist = torch.empty(B, K, 0, dtype=torch.long, device=device)
+    # A finished beam may only continue with PAD, at log-probability 0.
+    carry = torch.full((V,), float("-inf"), device=device)
+    carry[cfg.pad_id] = 0.0
+    base = (torch.arange(B, device=device) * K).unsqueeze(1)
+    mask = _ban_mask(cfg, banned, device)
+    with autocast(device, precision):
+        h = model.init_hidden(z).repeat_interleave(K, dim=1)  # (layers, B*K, H)
+        zk = z.repeat_interleave(K, dim=0)
+        tok = torch.full((B * K,), cfg.bos_id, dtype=torch.long, device=device)
+        for _ in range(steps):
+            logits, h = model.step(tok, h, zk)
+            logp = F.log_softmax(logits.float() + mask, dim=-1).view(B, K, V)
+            logp = torch.where(finished.unsqueeze(-1), carry, logp)
+            scores, idx = (scores.unsqueeze(-1) + logp).view(B, K * V).topk(K, dim=1)
+            origin, token = idx // V, idx % V
+            hist = torch.cat([hist.gather(1, origin.unsqueeze(-1).expand(-1, -1, hist.size(2))),
+                              token.unsqueeze(-1)], dim=2)
+            finished = finished.gather(1, origin) | (token == cfg.eos_id)
+            flat = (origin + base).view(-1)
+            h, tok = h[:, flat], token.view(-1)
+            if bool(finished.all()):
+                break
+    return hist, scores
+
+
+def decode(
+    model: torch.nn.Module,
+    z: torch.Tensor,
+    method: str,
+    temperature: float = 1.0,
+    seed: int = 0,
+    beam_width: int = 5,
+    batch_size: int = 1024,
+    max_len: int | None = None,
+    precision: str = "fp32",
+    banned: Sequence[int] = (),
+) -> np.ndarray:
+    """Decode latents z (n, Z) (any device) in batches on the model's device.
+
+    Returns ids (n, L) int64 numpy, PAD-padded (see `sample_ids`). "beam" keeps the best
+    beam per latent and runs batch_size // beam_width latents at once. Multinomial batch k
+    draws from a generator seeded with sub_seed(seed, k), so a result depends on (seed,
+    batch_size, device, precision) only.
+    """
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    check_temperature(temperature)
+    max_len = int(max_len if max_len is not None else model.cfg.max_len)
+    if max_len < 2:
+        raise UsageError(f"max_len must be at least 2 (BOS and EOS), got {max_len}")
+    size = check_positive_int(batch_size, "batch_size")
+    if method == "beam":
+        beam_width = check_positive_int(beam_width, "beam_width")
+        size = max(1, size // beam_width)  # B*K rows run at once
+    device = next(model.parameters()).device
+    parts = []
+    for k, start in enumerate(range(0, z.size(0), size)):
+        zb = z[start:start + size].to(device)
+        if method == "beam":
+            ids = beam_search(model, zb, beam_width, max_len, precision, banned)[0][:, 0]
+        else:
+            gen = torch.Generator(device=device).manual_seed(sub_seed(seed, k)) if method == "multinomial" else None
+            ids = sample_ids(model, zb, method, temperature, max_len, gen, precision, banned)
+        parts.append(ids.cpu().numpy())
+    out = np.full((z.size(0), max((p.shape[1] for p in parts), default=0)), model.cfg.pad_id, dtype=np.int64)
+    row = 0
+    for p in parts:
+        out[row:row + len(p), :p.shape[1]] = p
+        row += len(p)
+    return out
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between vectors a and b (Z,) at fractions t (k,) -> (k, Z)
+    float32; linear where a and b are (anti)parallel or one is zero."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    linear = (a[None] + t[:, None] * (b - a)[None]).astype(np.float32)
+    if na < 1e-8 or nb < 1e-8:
+        return linear
+    omega = np.arccos(float(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0)))
+    if np.sin(omega) < 1e-6:
+        return linear
+    wa = np.sin((1.0 - t) * omega) / np.sin(omega)
+    wb = np.sin(t * omega) / np.sin(omega)
+    return (wa[:, None] * a[None] + wb[:, None] * b[None]).astype(np.float32)

@@ -100,8 +100,15 @@ def train(
     typer.echo(f"checkpoint written to {path}")
 
 
-from molvae.cli_generate import register; register(app)  # noqa: E402,E702
-from molvae.cli_optimize import register as register_optimize; register_optimize(app)  # noqa: E402,E702
+def _register_commands() -> None:
+    # each command group lives in its own module; they register here so `molvae --help` lists all
+    from molvae import cli_evaluate, cli_generate, cli_optimize
+
+    for module in (cli_generate, cli_optimize, cli_evaluate):
+        module.register(app)
+
+
+_register_commands()
 
 
 def main() -> None:

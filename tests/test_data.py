@@ -113,9 +113,11 @@ def test_smi_sdf_and_gz_formats(tmp_path: Path) -> None:
     assert df["activity"].tolist() == [0.0, 1.5, 3.0]
 
 
-def test_encode_and_batches(moses_vocab) -> None:
+def test_encode_and_batches(moses_vocab, tmp_path: Path) -> None:
     tok, vocab = moses_vocab
-    df, _ = data.load_molecules("embedded", properties=["qed"], tokenizer=tok, vocab=vocab, rejected_path=None)
+    source = tmp_path / "m.csv"
+    pd.read_csv(embedded_path("train")).iloc[:520].to_csv(source, index=False)
+    df, _ = data.load_molecules(source, properties=["qed"], tokenizer=tok, vocab=vocab, rejected_path=None)
     df = df.iloc[:500]
     enc = data.encode(df, vocab, ["qed"])
     assert enc.ids.dtype == np.int16 and enc.ids.shape[0] == 500

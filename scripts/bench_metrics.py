@@ -1,0 +1,89 @@
+#!/usr/bin/env python
+"""Acceptance run of the MOSES metric suite: 30,000 MOSES training molecules against the MOSES
+test sets, every metric, wall time and peak memory.
+
+    python scripts/bench_metrics.py [--n 30000] [--seed 11] [--n-jobs 2] [--cold] [--json PATH]
+
+The sample is ``pandas.read_csv(train.csv.gz).sample(30000, random_state=11)``. Expected (MOSES
+README, "Train" row, and earlier runs): FCD/Test about 0.05 for 30k molecules (0.008 for the whole
+training set), SNN/Test about 0.64, Frag and Filters >= 0.998, IntDiv about 0.857, Novelty 0.
+Reference statistics (test and scaffold test: ChemNet moments, fingerprints, fragments, scaffolds,
+properties) and the canonical training set are cached after the first run; ``--cold`` recomputes
+them. Exits 1 if the peak resident memory of the main process or of any worker exceeds 4 GiB.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LIMIT_GIB = 4.0
+EXPECT = {  # metric: (low, high) bounds for a sample of the training set itself
+    "FCD/Test": (0.0, 0.1), "SNN/Test": (0.62, 0.66), "Frag/Test": (0.998, 1.0), "Filters": (0.998, 1.0),
+    "IntDiv": (0.85, 0.86), "Valid": (1.0, 1.0), "Novelty": (0.0, 0.0),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=30000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--n-jobs", type=int, default=None, help="processes for RDKit work (default: all cores)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--cold", action="store_true", help="ignore cached reference statistics")
+    ap.add_argument("--json", default=str(ROOT / "runs" / "bench_metrics.json"))
+    args = ap.parse_args(argv)
+
+    import pandas as pd
+    import torch
+
+    from molvae.metrics import evaluate, format_table
+    from molvae.moses_data import fetch_moses
+
+    paths = fetch_moses()
+    gen = pd.read_csv(paths["train"]).sample(args.n, random_state=args.seed)["SMILES"].tolist()
+    t0 = time.perf_counter()
+    result = evaluate(gen, reference="moses", n_jobs=args.n_jobs, device=args.device, cache=not args.cold)
+    wall = time.perf_counter() - t0
+    usage_self, usage_children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss_main = usage_self.ru_maxrss / 2**20  # KiB -> GiB (Linux)
+    rss_child = usage_children.ru_maxrss / 2**20
+    # CPU seconds (main + workers): on a shared machine a fairer measure of the work than wall time
+    cpu = sum(u.ru_utime + u.ru_stime for u in (usage_self, usage_children))
+
+    print(format_table(result, baselines=("Train", "VAE", "CharRNN")))
+    print()
+    print(f"wall time {wall:.1f} s, CPU time {cpu:.0f} s ({'cold' if args.cold else 'cache allowed'}); "
+          f"peak RSS main {rss_main:.2f} GiB, "
+          f"largest worker {rss_child:.2f} GiB; {torch.get_num_threads()} torch threads, n_jobs={args.n_jobs}; "
+          f"{platform.processor() or platform.machine()}")
+    print("stages (s):", ", ".join(f"{k} {v}" for k, v in result["details"]["seconds"].items()))
+    checks = {}
+    for name, (lo, hi) in EXPECT.items():
+        value = result.get(name)
+        checks[name] = value is not None and lo - 1e-9 <= value <= hi + 1e-9
+        print(f"  {name:<10} {value if value is None else round(value, 4)!s:>8}  expected [{lo}, {hi}]  "
+              f"{'ok' if checks[name] else 'UNEXPECTED'}")
+    peak = max(rss_main, rss_child)
+    memory_ok = peak < LIMIT_GIB
+    print(f"  memory     {peak:.2f} GiB  limit {LIMIT_GIB} GiB  {'ok' if memory_ok else 'EXCEEDED'}")
+    report = {"n": args.n, "seed": args.seed, "n_jobs": args.n_jobs, "device": args.device, "cold": args.cold,
+              "wall_s": round(wall, 1), "cpu_s": round(cpu),
+              "peak_rss_gib": {"main": round(rss_main, 3), "worker": round(rss_child, 3)},
+              "checks": checks, "result": result}
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2, default=str))
+        print(f"wrote {args.json}")
+    return 0 if memory_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

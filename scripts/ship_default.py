@@ -1,0 +1,41 @@
+"""Copy a trained checkpoint into molvae/pretrained/<name>/ as the shipped model.
+
+Weights are stored in fp16 (the model computes in fp32/bf16; fp16 storage halves the size, and
+loading casts back). The trainer state is not shipped: the model card says how to retrain.
+
+    python scripts/ship_default.py runs/default --name moses-selfies
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from molvae.checkpoint import read_config
+
+SHIPPED = ("config.json", "vocab.json", "history.csv", "train_hashes.npy")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--name", default="moses-selfies")
+    args = parser.parse_args()
+    read_config(args.checkpoint)  # refuses anything that is not a molvae checkpoint
+    target = Path(__file__).resolve().parent.parent / "molvae" / "pretrained" / args.name
+    target.mkdir(parents=True, exist_ok=True)
+    state = load_file(args.checkpoint / "model.safetensors")
+    half = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    save_file(half, target / "model.safetensors", metadata={"format": "molvae", "stored_dtype": "float16"})
+    for name in SHIPPED:
+        if (args.checkpoint / name).is_file():
+            shutil.copyfile(args.checkpoint / name, target / name)
+    size = sum(p.stat().st_size for p in target.iterdir())
+    print(f"shipped {args.checkpoint} -> {target} ({size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

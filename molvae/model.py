@@ -1,0 +1,335 @@
+"""The GRU variational autoencoder (torch only; knows nothing of RDKit or strings).
+
+Shapes: B batch, T time steps (tokens incl. BOS/EOS), V vocabulary, Z latent_dim, H hidden.
+
+Design choices measured on the project's 2-core CPU (see scripts/bench_train.py):
+- Sequences are padded, not packed. Packing costs more in index bookkeeping than it saves
+  in arithmetic once batches are length-bucketed (data.batches), and padded GRUs run as
+  one fused call per layer. Padding never changes the result: the decoder's loss ignores
+  positions after EOS, and the encoder reads its forward state at the last real token and
+  runs its backward direction on each sequence reversed within its own length (so no
+  PAD is ever read before a real token). `ModelConfig.pack=True` switches to packed
+  sequences (same parameters, same results within float error) for comparison.
+- Mixed precision is the caller's business (train.py wraps the forward pass in
+  `torch.autocast`, bf16); losses are computed in fp32 here regardless.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["ModelConfig", "Encoder", "Decoder", "PropertyHead", "VAE", "kl_divergence"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a `VAE`. `vocab_size`, ids and `n_props` come from the data.
+
+    Defaults are the project's default model: chosen for speed on CPU with bf16 autocast
+    (see README / scripts/bench_train.py) while matching the MOSES VAE's reconstruction.
+    `z_to_hidden`: initial decoder state is a linear map of z; `z_every_step`: z is
+    concatenated to the decoder input at every step. At least one must be True.
+    `max_len`: longest sequence (tokens incl. BOS/EOS) generation decodes by default.
+    """
+
+    vocab_size: int
+    embed_dim: int = 64
+    enc_hidden: int = 256
+    enc_layers: int = 1
+    bidirectional: bool = True
+    latent_dim: int = 64
+    dec_hidden: int = 512
+    dec_layers: int = 2
+    z_to_hidden: bool = True
+    z_every_step: bool = True
+    dropout: float = 0.0
+    n_props: int = 0
+    prop_hidden: int = 128
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+    max_len: int = 128
+    pack: bool = False
+
+    def __post_init__(self) -> None:
+        positive = ("vocab_size", "embed_dim", "enc_hidden", "enc_layers", "latent_dim", "dec_hidden",
+                    "dec_layers", "prop_hidden", "max_len")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_props < 0:
+            raise ValueError(f"ModelConfig.n_props must be >= 0, got {self.n_props}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+        if not (self.z_to_hidden or self.z_every_step):
+            raise ValueError("ModelConfig: z_to_hidden and z_every_step are both False; the decoder would ignore z")
+        for name in ("pad_id", "bos_id", "eos_id"):
+            if not 0 <= getattr(self, name) < self.vocab_size:
+                raise ValueError(f"ModelConfig.{name}={getattr(self, name)} is outside the vocabulary")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        """Inverse of `to_dict`; unknown keys raise (a newer format), missing ones take defaults."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
+        return cls(**dict(d))
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per element, (B, Z), in nats."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def _reverse_within_length(ids: torch.Tensor, lengths: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Each row's first `length` entries reversed, PAD after: (B, T) -> (B, T)."""
+    t = torch.arange(ids.size(1), device=ids.device).unsqueeze(0)
+    last = lengths.unsqueeze(1) - 1
+    rev = ids.gather(1, (last - t).clamp(min=0))
+    return rev.masked_fill(t > last, pad_id)
+
+
+def _run_gru(rnn: nn.GRU, x: torch.Tensor, lengths: torch.Tensor | None, h0: torch.Tensor | None,
+             pack: bool) -> torch.Tensor:
+    """Top-layer outputs (B, T, H) of a batch-first GRU; packed or on padded input."""
+    if not pack or lengths is None:
+        return rnn(x, h0)[0]
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out = rnn(packed, h0)[0]
+    return pad_packed_sequence(out, batch_first=True, total_length=x.size(1))[0]
+
+
+class Encoder(nn.Module):
+    """Token embeddings (B, T, E) -> posterior mean and log-variance, each (B, Z).
+
+    The bidirectional encoder is two unidirectional GRUs rather than one `bidirectional=True`
+    GRU: the backward one reads each sequence reversed within its length, which keeps
+    padding from leaking into the state without packing.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        drop = cfg.dropout if cfg.enc_layers > 1 else 0.0
+        self.fwd = nn.GRU(cfg.embed_dim, cfg.enc_hidden, cfg.enc_layers, batch_first=True, dropout=drop)
+        self.bwd = (nn.GRU(cfg.embed_dim, cfg.enc_hidden, cfg.enc_layers, batch_first=True, dropout=drop)
+                    if cfg.bidirectional else None)
+        out = cfg.enc_hidden * (2 if cfg.bidirectional else 1)
+        self.to_mu = nn.Linear(out, cfg.latent_dim)
+        self.to_logvar = nn.Linear(out, cfg.latent_dim)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor,
+                embed: nn.Embedding) -> tuple[torch.Tensor, torch.Tensor]:
+        last = (lengths - 1).view(-1, 1, 1).expand(-1, 1, self.cfg.enc_hidden)
+        states = [_run_gru(self.fwd, embed(ids), lengths, None, self.cfg.pack).gather(1, last)]
+        if self.bwd is not None:
+            rev = _reverse_within_length(ids, lengths, self.cfg.pad_id)
+            states.append(_run_gru(self.bwd, embed(rev), lengths, None, self.cfg.pack).gather(1, last))
+        h = torch.cat(states, dim=-1).squeeze(1)
+        return self.to_mu(h), self.to_logvar(h)
+
+
+class Decoder(nn.Module):
+    """GRU language model conditioned on z (initial state and/or input at every step)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        in_dim = cfg.embed_dim + (cfg.latent_dim if cfg.z_every_step else 0)
+        drop = cfg.dropout if cfg.dec_layers > 1 else 0.0
+        self.rnn = nn.GRU(in_dim, cfg.dec_hidden, cfg.dec_layers, batch_first=True, dropout=drop)
+        self.z_to_h = nn.Linear(cfg.latent_dim, cfg.dec_layers * cfg.dec_hidden) if cfg.z_to_hidden else None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(cfg.dec_hidden, cfg.vocab_size)
+
+    def init_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, Z) -> initial state (layers, B, H)."""
+        cfg = self.cfg
+        if self.z_to_h is None:
+            return z.new_zeros(cfg.dec_layers, z.size(0), cfg.dec_hidden)
+        h = self.z_to_h(z).view(z.size(0), cfg.dec_layers, cfg.dec_hidden)
+        return h.transpose(0, 1).contiguous()
+
+    def _inputs(self, emb: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        if not self.cfg.z_every_step:
+            return emb
+        return torch.cat([emb, z.unsqueeze(1).expand(-1, emb.size(1), -1).to(emb.dtype)], dim=-1)
+
+    def forward(self, emb: torch.Tensor, z: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing: input embeddings (B, T, E), z (B, Z) -> logits (B, T, V)."""
+        h0 = self.init_hidden(z)
+        out = _run_gru(self.rnn, self._inputs(emb, z), lengths, h0, self.cfg.pack)
+        return self.out(self.drop(out))
+
+    def step(self, emb: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step for a whole batch: emb (B, E), h (layers, B, H) -> logits (B, V), new h."""
+        out, h = self.rnn(self._inputs(emb.unsqueeze(1), z), h)
+        return self.out(out[:, 0]), h
+
+
+class PropertyHead(nn.Module):
+    """MLP from the latent (the posterior mean in training) to standardized properties (B, P)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(cfg.latent_dim, cfg.prop_hidden), nn.SiLU(), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.prop_hidden, cfg.prop_hidden), nn.SiLU(),
+            nn.Linear(cfg.prop_hidden, cfg.n_props),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class VAE(nn.Module):
+    """Embedding shared by encoder and decoder, GRU encoder/decoder, optional property head.
+
+    Generation API (all batched; no per-molecule Python loops):
+        h = model.init_hidden(z)                 # (layers, B, H)
+        logits, h = model.step(tok, h, z)        # tok (B,) long -> logits (B, V)
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.embed_dim, padding_idx=cfg.pad_id)
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        self.prop_head = PropertyHead(cfg) if cfg.n_props > 0 else None
+
+    # ----------------------------------------------------------------- pieces
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (B, T) long with BOS..EOS then PAD, lengths (B,) incl. BOS/EOS -> mu, logvar (B, Z)."""
+        mu, logvar = self.encoder(ids, lengths.to(ids.device), self.embed)
+        return mu.float(), logvar.float()
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps; eps ~ N(0, I) unless given (train.py passes it for reproducibility)."""
+        if eps is None:
+            eps = torch.randn_like(mu)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode_logits(self, ids_in: torch.Tensor, z: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher forcing: ids_in (B, T) (BOS first) and z (B, Z) -> logits (B, T, V) for the next tokens."""
+        return self.decoder(self.embed(ids_in), z, lengths)
+
+    def init_hidden(self, z: torch.Tensor) -> torch.Tensor:
+        """Initial decoder state (layers, B, H) for latents z (B, Z)."""
+        return self.decoder.init_hidden(z)
+
+    def step(self, tok: torch.Tensor, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One decoding step: previous tokens (B,) long, state (layers, B, H), z (B, Z) -> (logits (B, V), h)."""
+        return self.decoder.step(self.embed(tok), h, z)
+
+    def predict_props(self, z: torch.Tensor) -> torch.Tensor:
+        """Standardized property predictions (B, P) from latents (B, Z)."""
+        if self.prop_head is None:
+            raise RuntimeError("this model has no property head (n_props=0)")
+        return self.prop_head(z)
+
+    @torch.no_grad()
+    def greedy_decode(self, z: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+        """Argmax decoding from z (B, Z) -> ids (B, <= max_len - 1) after BOS, EOS included, PAD after EOS.
+
+        Stops as soon as every row has produced EOS.
+        """
+        max_len = max_len or self.cfg.max_len
+        B = z.size(0)
+        h = self.init_hidden(z)
+        tok = torch.full((B,), self.cfg.bos_id, dtype=torch.long, device=z.device)
+        done = torch.zeros(B, dtype=torch.bool, device=z.device)
+        out = []
+        for _ in range(max_len - 1):
+            logits, h = self.step(tok, h, z)
+            tok = logits.argmax(-1).masked_fill(done, self.cfg.pad_id)
+            out.append(tok)
+            done |= tok == self.cfg.eos_id
+            if bool(done.all()):
+                break
+        return torch.stack(out, 1) if out else z.new_zeros(B, 0, dtype=torch.long)
+
+    # ------------------------------------------------------------------ loss
+    def forward(
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        props: torch.Tensor | None = None,
+        beta: float = 1.0,
+        lambda_: float = 1.0,
+        free_bits: float = 0.0,
+        eps: torch.Tensor | None = None,
+        denom: float | None = None,
+        sample: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """Loss terms for a batch.
+
+        ids (B, T) long BOS..EOS+PAD; lengths (B,); props (B, P) standardized or None.
+        recon: cross-entropy summed over each molecule's tokens (PAD ignored), nats/molecule.
+        kl: KL to the prior summed over latent dims, nats/molecule. `free_bits` (nats per dim)
+            applies to the loss only: each dim's batch-mean KL counts as at least free_bits.
+        prop: MSE of the property head on mu, mean over properties, per molecule.
+        loss = recon + beta * kl_loss + lambda_ * prop. Terms are sums over the batch divided
+        by `denom` (default B; train.py sets it so data-parallel shards average exactly).
+        Also returns kl_per_dim (Z,), n_tokens, n_correct (teacher-forced argmax hits), mu, logvar.
+        `sample=False` decodes from mu (validation).
+        """
+        B = ids.size(0)
+        denom = float(denom if denom is not None else B)
+        mu, logvar = self.encode(ids, lengths)
+        z = self.reparameterize(mu, logvar, eps) if sample else mu
+        logits = self.decode_logits(ids[:, :-1], z, lengths - 1 if self.cfg.pack else None).float()
+        target = ids[:, 1:]
+        ce = F.cross_entropy(logits.reshape(-1, logits.size(-1)), target.reshape(-1),
+                             ignore_index=self.cfg.pad_id, reduction="none")
+        recon = ce.sum() / denom
+        kl_el = kl_divergence(mu, logvar)
+        kl_per_dim = kl_el.sum(0) / denom
+        kl = kl_per_dim.sum()
+        kl_loss = torch.clamp(kl_per_dim, min=free_bits).sum() if free_bits > 0 else kl
+        if self.prop_head is not None and props is not None and props.numel():
+            prop = F.mse_loss(self.predict_props(mu).float(), props.float(), reduction="none").mean(1).sum() / denom
+        else:
+            prop = torch.zeros((), device=ids.device)
+        loss = recon + beta * kl_loss + lambda_ * prop
+        with torch.no_grad():
+            mask = target != self.cfg.pad_id
+            n_correct = ((logits.argmax(-1) == target) & mask).sum()
+        return {
+            "loss": loss, "recon": recon.detach(), "kl": kl.detach(), "kl_loss": kl_loss.detach(),
+            "prop": prop.detach(), "kl_per_dim": kl_per_dim.detach(), "n_tokens": mask.sum(),
+            "n_correct": n_correct, "mu": mu.detach(), "logvar": logvar.detach(),
+        }
+
+    # ------------------------------------------------------------- accounting
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_token(self) -> dict[str, float]:
+        """Multiply-add FLOPs (2 per MAC) per token of the forward pass, by part.
+
+        Training costs about 3x the forward (backward = 2x). The property head runs once
+        per molecule and is ignored here.
+        """
+        c = self.cfg
+
+        def gru(inp: int, hid: int, layers: int) -> float:
+            f = 0.0
+            for layer in range(layers):
+                f += 2 * 3 * hid * ((inp if layer == 0 else hid) + hid)
+            return f
+
+        enc = gru(c.embed_dim, c.enc_hidden, c.enc_layers) * (2 if c.bidirectional else 1)
+        dec = gru(c.embed_dim + (c.latent_dim if c.z_every_step else 0), c.dec_hidden, c.dec_layers)
+        out = 2.0 * c.dec_hidden * c.vocab_size
+        return {"encoder": enc, "decoder": dec, "output": out, "total": enc + dec + out}

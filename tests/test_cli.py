@@ -1,0 +1,47 @@
+"""CLI tests, in-process, through `molvae.cli.main` so that the exit-code mapping is what users get."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from molvae import cli
+
+
+def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    """Run `molvae ARGS` in-process; return (exit code, stdout + stderr)."""
+    monkeypatch.setattr(sys, "argv", ["molvae", *args])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_help_and_doctor(monkeypatch, capsys) -> None:
+    code, out = run_cli(monkeypatch, capsys, "--help")
+    assert code == 0 and "train" in out and "doctor" in out
+    code, out = run_cli(monkeypatch, capsys, "doctor")
+    assert code == 0
+    for name in ("python", "torch", "rdkit", "selfies", "device", "data cache"):
+        assert name in out
+
+
+def test_usage_error_exits_2(monkeypatch, capsys) -> None:
+    code, out = run_cli(monkeypatch, capsys, "train", "--epochs", "0")
+    assert code == 2 and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [(b"", "empty"), (b"name\nfoo\n", "SMILES column"), (b"\x00\x00\x00", "binary")],
+)
+def test_bad_training_file_exits_1_without_traceback(monkeypatch, capsys, tmp_path: Path, content, needle) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    code, out = run_cli(monkeypatch, capsys, "train", "--data", str(path), "--out", str(tmp_path / "m"))
+    assert code == 1, out
+    assert needle in out and "Traceback" not in out

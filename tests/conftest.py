@@ -32,3 +32,50 @@ def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return fit(cfg)
     finally:
         torch.set_num_threads(threads)  # fit sets the process-wide thread count
+
+
+# ------------------------------------------- shared by the model-using test files
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny batches gain nothing from threads, and on a shared, loaded machine OpenMP waiting for a
+    descheduled second thread makes each step ~100x slower. Modules opt in with
+    `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def vae(gen_checkpoint: Path):
+    """The tiny generation checkpoint loaded as a MolVAE on CPU in fp32."""
+    import molvae
+
+    return molvae.load(gen_checkpoint, device="cpu", precision="fp32", n_jobs=1)
+
+
+# ------------------------------------------- CLI (test_cli*.py, test_optimize.py)
+def invoke_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str]:
+    """Run `molvae ARGS` in-process through `molvae.cli.main`, so the exit-code mapping is what users
+    get; returns (exit code, stdout + stderr)."""
+    import sys
+
+    from molvae import cli
+
+    monkeypatch.setattr(sys, "argv", ["molvae", *map(str, args)])
+    monkeypatch.setenv("COLUMNS", "200")
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture()
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """`run(*args) -> (exit code, stdout + stderr)`; see `invoke_cli`."""
+    return lambda *args: invoke_cli(monkeypatch, capsys, *args)

@@ -1,24 +1,15 @@
 """CLI tests, in-process, through `molvae.cli.main` so that the exit-code mapping is what users get."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from molvae import cli
+from tests.conftest import invoke_cli
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run `molvae ARGS` in-process; return (exit code, stdout + stderr)."""
-    monkeypatch.setattr(sys, "argv", ["molvae", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    return invoke_cli(monkeypatch, capsys, *args)
 
 
 def test_help_and_doctor(monkeypatch, capsys) -> None:

@@ -2,13 +2,11 @@
 typer's CliRunner. The model is the tiny checkpoint of conftest.py (`gen_checkpoint`)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from molvae import cli
@@ -17,28 +15,9 @@ from molvae.cli_generate import summary_line
 TRAIN = pd.read_csv(Path(__file__).parent / "data" / "gen_train.csv")["smiles"].tolist()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """See test_generate.py: tiny batches on a shared machine run best on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture()
-def run(monkeypatch, capsys):
-    """`run(*args) -> (exit code, stdout + stderr)` through molvae.cli.main."""
-    def _run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["molvae", *map(str, args)])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return code, out.out + out.err
-    return _run
 
 
 def test_sample_table_and_summary(gen_checkpoint: Path) -> None:

@@ -22,19 +22,9 @@ TRAIN = pd.read_csv(Path(__file__).parent / "data" / "gen_train.csv")["smiles"].
 PROPS = ["logp", "qed", "sa"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny batches gain nothing from threads, and on a shared, loaded machine OpenMP
-    waiting for a descheduled second thread makes each step ~100x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def vae(gen_checkpoint: Path) -> MolVAE:
-    return molvae.load(gen_checkpoint, device="cpu", precision="fp32", n_jobs=1)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 the tiny SMILES checkpoint of conftest.py (`gen_checkpoint`: logp and qed heads, latent 16)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 import molvae
-from molvae import chem, cli
+from molvae import chem
 from molvae.errors import DataError, UsageError
 from molvae.generate import MolVAE
 from molvae.objectives import Constraints, Objective, Scorer, parse_objectives
@@ -20,18 +19,9 @@ from molvae.optimize import optimize
 TRAIN = pd.read_csv(Path(__file__).parent / "data" / "gen_train.csv")["smiles"].tolist()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared machine: one thread (see test_generate.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def vae(gen_checkpoint: Path) -> MolVAE:
-    return molvae.load(gen_checkpoint, device="cpu", precision="fp32", n_jobs=1)
 
 
 @pytest.fixture(scope="module")
@@ -188,20 +178,6 @@ def test_plot_trajectories(vae: MolVAE, tmp_path: Path) -> None:
 # ----------------------------------------------------------------------- CLI
 
 
-@pytest.fixture()
-def run(monkeypatch, capsys):
-    """`run(*args) -> (exit code, stdout + stderr)` through molvae.cli.main, in-process."""
-    def _run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["molvae", *map(str, args)])
-        monkeypatch.setenv("COLUMNS", "200")
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out = capsys.readouterr()
-        return code, out.out + out.err
-    return _run
 
 
 def test_cli_optimize_table_file_and_plot(run, gen_checkpoint: Path, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -17,7 +16,7 @@ import pandas as pd
 
 from molvae import chem
 from molvae.errors import DataError, TokenizationError, UsageError
-from molvae.moses_data import embedded_path, fetch_moses
+from molvae.moses_data import cache_dir, embedded_path, fetch_moses
 
 if TYPE_CHECKING:
     from molvae.tokens import Tokenizer, Vocabulary
@@ -318,7 +317,7 @@ def load_molecules(
     if len(report.rejected) and rejected_path is not None:
         target = _default_rejected_path(path) if rejected_path == "auto" else Path(rejected_path)
         if str(source) in ("embedded", "moses"):
-            target = Path(os.environ.get("MOLVAE_DATA", Path.home() / ".cache" / "molvae")) / target.name
+            target = cache_dir() / target.name
         target.parent.mkdir(parents=True, exist_ok=True)
         report.rejected.to_csv(target, index=False)
         report.rejected_path = target

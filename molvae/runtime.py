@@ -49,6 +49,15 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports ru_maxrss in KiB, macOS in bytes)."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     """'auto' -> cuda (this process's local rank) when available, else cpu; 'cuda' -> cuda:local_rank.
 

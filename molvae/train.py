@@ -40,7 +40,7 @@ from molvae import checkpoint as ckpt
 from molvae import data as mdata
 from molvae.errors import CheckpointError, MolvaeError
 from molvae.model import VAE, ModelConfig
-from molvae.runtime import DistInfo, autocast, init_distributed, resolve_amp, resolve_device
+from molvae.runtime import DistInfo, autocast, init_distributed, peak_rss_mib, resolve_amp, resolve_device
 from molvae.schedules import PlateauState, kl_weight, lr_factor
 from molvae.tokens import Tokenizer, Vocabulary
 from molvae.train_config import ENVIRONMENT_FIELDS, TrainConfig, train_config_from_cli
@@ -225,6 +225,7 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
             else:
                 score = row["train_loss"]
             row["epoch_time_s"] = time.perf_counter() - t0
+            row["peak_rss_mib"] = peak_rss_mib()
             # Without a validation set the train loss (taken at an annealed beta) cannot rank
             # epochs, so the last epoch is kept.
             improved = val is None or state["best_val"] is None or score < state["best_val"]

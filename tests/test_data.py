@@ -147,3 +147,23 @@ def test_split_is_deterministic_and_disjoint() -> None:
 def test_data_hash_ignores_order() -> None:
     assert data.data_hash(["CCO", "CCN"]) == data.data_hash(["CCN", "CCO"])
     assert data.data_hash(["CCO"]) != data.data_hash(["CCN"])
+
+
+def test_computed_properties_are_cached_for_large_sets(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MOLVAE_DATA", str(tmp_path / "cache"))
+    monkeypatch.setattr(data, "_PROPERTY_CACHE_MIN", 5)
+    df, _ = data.load_molecules(embedded_path("test"), properties=("logp", "qed"), rejected_path=None)
+    assert len(list((tmp_path / "cache" / "properties").glob("*.npy"))) == 1  # written by load_molecules
+    df = df.head(40)
+    first = data._computed_properties(df["smiles"].tolist(), ["logp", "qed"])
+    assert len(list((tmp_path / "cache" / "properties").glob("*.npy"))) == 2
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cache was not used")
+
+    monkeypatch.setattr(data.chem, "properties", fail)
+    second = data._computed_properties(df["smiles"].tolist(), ["logp", "qed"])
+    pd.testing.assert_frame_equal(first, second)
+    np.testing.assert_allclose(second["logp"], df["logp"])
+    with pytest.raises(AssertionError, match="cache was not used"):
+        data._computed_properties(df["smiles"].tolist()[1:], ["logp", "qed"])

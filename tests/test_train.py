@@ -102,7 +102,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     a_opt, b_opt = _weights(straight, "optim."), _weights(killed, "optim.")
     assert all(torch.equal(a_opt[k], b_opt[k]) for k in a_opt)
     ha, hb = pd.read_csv(straight / "history.csv"), pd.read_csv(killed / "history.csv")
-    cols = [c for c in ha.columns if not c.endswith(("_per_s", "_time_s"))]
+    cols = [c for c in ha.columns if not c.endswith(("_per_s", "_time_s", "_mib"))]
     pd.testing.assert_frame_equal(ha[cols], hb[cols], check_exact=True)
     best_a = load_file(str(straight / "model.safetensors"))
     best_b = load_file(str(killed / "model.safetensors"))

@@ -102,9 +102,9 @@ def train(
 
 def _register_commands() -> None:
     # each command group lives in its own module; they register here so `molvae --help` lists all
-    from molvae import cli_evaluate, cli_generate, cli_optimize
+    from molvae import cli_evaluate, cli_generate, cli_optimize, cli_plot
 
-    for module in (cli_generate, cli_optimize, cli_evaluate):
+    for module in (cli_generate, cli_optimize, cli_evaluate, cli_plot):
         module.register(app)
 
 

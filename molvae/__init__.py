@@ -8,14 +8,18 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["load", "MolVAE", "optimize", "evaluate", "chem", "__version__"]
+__all__ = ["load", "MolVAE", "optimize", "evaluate", "chem", "charts", "plots", "__version__"]
 
 _LAZY = {
     "load": ("molvae.generate", "load"),
     "MolVAE": ("molvae.generate", "MolVAE"),
-    "optimize": ("molvae.optimize", "optimize"),
+    # the module itself is callable (molvae.optimize(...)) and also holds Constraints etc.; returning the
+    # function on first access and the module afterwards (once imported) would make the attribute change type
+    "optimize": ("molvae.optimize", None),
     "evaluate": ("molvae.metrics", "evaluate"),
     "chem": ("molvae.chem", None),
+    "charts": ("molvae.charts", None),
+    "plots": ("molvae.plots", None),
 }
 
 

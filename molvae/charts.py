@@ -92,6 +92,7 @@ def plot_history(history: str | os.PathLike[str] | pd.DataFrame, path: str | os.
     fmt = _check_path(path)
     df = read_history(history)
     plt = _pyplot(path)
+    from matplotlib.ticker import MaxNLocator
     panels = []
     for name, cols in _HISTORY_PANELS:
         cols = tuple(c for c in df.columns if c.startswith("val_mae_")) if cols is None else cols
@@ -113,6 +114,7 @@ def plot_history(history: str | os.PathLike[str] | pd.DataFrame, path: str | os.
             target.plot(x, df[col], style, marker="o", ms=3, color=f"C{k}", label=col)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
         if twin is not None:

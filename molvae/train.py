@@ -74,9 +74,11 @@ def fit(cfg: TrainConfig) -> Path:
         MolvaeError: the loss became NaN/inf (the last good epoch's checkpoint is kept).
     """
     dist_info = init_distributed(cfg.device)
+    threads = torch.get_num_threads()
     try:
         return _fit(cfg, dist_info)
     finally:
+        torch.set_num_threads(threads)  # `cfg.threads` is for training only, not for what the caller does next
         if dist_info.created:
             import torch.distributed as dist
 

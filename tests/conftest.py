@@ -15,8 +15,6 @@ def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     molecules of tests/data/gen_train.csv: 40 epochs of 4 batches, fp32, one thread, about
     5-15 s. Deterministic (CPU training is a function of its config). It reconstructs about
     a third of its training molecules exactly, so tests see both exact and wrong outputs."""
-    import torch
-
     from molvae.train import TrainConfig, fit
 
     cfg = TrainConfig(
@@ -27,11 +25,7 @@ def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model={"embed_dim": 32, "enc_hidden": 64, "latent_dim": 16, "dec_hidden": 128, "dec_layers": 1,
                "prop_hidden": 32},
     )
-    threads = torch.get_num_threads()
-    try:
-        return fit(cfg)
-    finally:
-        torch.set_num_threads(threads)  # fit sets the process-wide thread count
+    return fit(cfg)
 
 
 # ------------------------------------------- shared by the model-using test files

@@ -34,10 +34,11 @@ BASE = TrainConfig(
 
 
 @pytest.fixture(autouse=True)
-def restore_threads():
+def threads_restored():
+    """`fit` sets `cfg.threads` for training only: every test checks the caller's count is back."""
     threads = torch.get_num_threads()
     yield
-    torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads
 
 
 def _weights(path: Path, prefix: str = "model.") -> dict[str, torch.Tensor]:

@@ -167,3 +167,18 @@ def test_computed_properties_are_cached_for_large_sets(tmp_path: Path, monkeypat
     np.testing.assert_allclose(second["logp"], df["logp"])
     with pytest.raises(AssertionError, match="cache was not used"):
         data._computed_properties(df["smiles"].tolist()[1:], ["logp", "qed"])
+
+
+def test_parallel_tokenization_matches_serial(planted: Path, moses_vocab, monkeypatch) -> None:
+    from molvae import parallel
+
+    tokenizer, vocab = moses_vocab
+    serial, rep_serial = data.load_molecules(planted, tokenizer=tokenizer, vocab=vocab, max_len=60,
+                                             rejected_path=None)
+    monkeypatch.setattr(parallel, "_MIN_PARALLEL", 1)
+    monkeypatch.setattr(data, "_TOKENIZE_BLOCK", 7)  # several blocks, the last one short
+    par, rep_par = data.load_molecules(planted, tokenizer=tokenizer, vocab=vocab, max_len=60,
+                                       rejected_path=None, n_jobs=2)
+    pd.testing.assert_frame_equal(serial, par)
+    pd.testing.assert_frame_equal(rep_serial.rejected, rep_par.rejected)
+    assert rep_par.n_untokenizable == rep_serial.n_untokenizable

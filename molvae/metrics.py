@@ -56,7 +56,8 @@ METRIC_ORDER: tuple[str, ...] = (
 )
 _PUBLISHED = ("Valid", "Unique@1k", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "SNN/TestSF", "Frag/Test",
               "Frag/TestSF", "Scaf/Test", "Scaf/TestSF", "IntDiv", "IntDiv2", "Filters", "Novelty")
-# MOSES README (molsets 0.3.1), mean and std over 3 seeds, 30,000 samples each.
+# The MOSES README's benchmark table (github.com/molecularsets/moses), mean and std over 3 seeds,
+# 30,000 samples each.
 MOSES_BASELINES: Mapping[str, Mapping[str, tuple[float, float | None]]] = {
     "Train": dict(zip(_PUBLISHED, [(v, None) for v in (1.0, 1.0, 1.0, .008, .476, .642, .586, 1.0, .999, .991,
                                                        0.0, .857, .851, 1.0, 1.0)])),
@@ -66,6 +67,9 @@ MOSES_BASELINES: Mapping[str, Mapping[str, tuple[float, float | None]]] = {
     "CharRNN": dict(zip(_PUBLISHED, [(.975, .026), (1.0, 0.0), (.999, 0.0), (.073, .025), (.52, .038), (.601, .021),
                                      (.565, .014), (1.0, 0.0), (.998, 0.0), (.924, .006), (.11, .008), (.856, 0.0),
                                      (.85, 0.0), (.994, .003), (.842, .051)])),
+    "JTN-VAE": dict(zip(_PUBLISHED, [(1.0, 0.0), (1.0, 0.0), (.9996, .0003), (.3954, .0234), (.9382, .0531),
+                                     (.5477, .0076), (.5194, .007), (.9965, .0003), (.9947, .0002), (.8964, .0039),
+                                     (.1009, .0105), (.8551, .0034), (.8493, .0035), (.976, .0016), (.9143, .0058)])),
 }
 
 # --------------------------------------------------------------------------- metric helpers
@@ -345,8 +349,8 @@ def format_table(results: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     """Plain-text table of `evaluate` results beside published MOSES rows.
 
     `results`: one result dict, a list of them (shown as mean±std, sample std, e.g. three seeds),
-    or a mapping column name -> result dict or list. `baselines`: True for the MOSES VAE and
-    CharRNN rows, False for none, or names from `MOSES_BASELINES` (``"Train"``, ``"VAE"``,
+    or a mapping column name -> result dict or list. `baselines`: True for the MOSES VAE,
+    CharRNN and JTN-VAE rows, False for none, or names from `MOSES_BASELINES` (``"Train"``, ``"VAE"``,
     ``"CharRNN"``). Metrics that were skipped show ``n/a`` with the reason below the table.
     """
     if isinstance(results, Mapping) and ("skipped" in results or "n_input" in results):
@@ -355,7 +359,7 @@ def format_table(results: Mapping[str, Any] | Sequence[Mapping[str, Any]],
         runs = {name: list(r) if isinstance(r, Sequence) else [r] for name, r in results.items()}
     else:
         runs = {"molvae": list(results)}
-    names = (("VAE", "CharRNN") if baselines is True else ()) if isinstance(baselines, bool) else tuple(baselines)
+    names = (("VAE", "CharRNN", "JTN-VAE") if baselines is True else ()) if isinstance(baselines, bool) else tuple(baselines)
     unknown = [n for n in names if n not in MOSES_BASELINES]
     if unknown:
         raise UsageError(f"unknown baseline(s) {unknown}; choose from {sorted(MOSES_BASELINES)}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -126,12 +127,18 @@ def evaluate(model: VAE, val: mdata.EncodedData, beta: float, prop_weight: float
 
 
 class ProgressReporter:
-    """A rich progress bar with the running loss, and one summary line per epoch (rank 0 only)."""
+    """A rich progress bar with the running loss, and one summary line per epoch (rank 0 only).
 
-    def __init__(self, enabled: bool = True):
+    When stderr is not a terminal (nohup, a batch job, a log file) rich draws no bar, so a plain line
+    with the step, loss and estimated time left is printed every `interval_s` seconds instead.
+    """
+
+    def __init__(self, enabled: bool = True, interval_s: float = 60.0):
         self.enabled = enabled
         self.progress: Any = None
         self.console: Any = None
+        self.interval_s = interval_s
+        self._plain: dict[str, Any] = {}
         if enabled:
             from rich.console import Console
 
@@ -157,12 +164,28 @@ class ProgressReporter:
     def start_epoch(self, epoch: int, epochs: int, n_batches: int) -> Any:
         if self.progress is None:
             return None
+        if not self.console.is_terminal:
+            now = time.monotonic()
+            self._plain = {"epoch": f"{epoch}/{epochs}", "total": n_batches, "done": 0, "t0": now, "last": now}
         return self.progress.add_task("train", total=n_batches, epoch=f"{epoch}/{epochs}", stats="")
 
     def advance(self, task: Any, ep: EpochLog, beta: float, lr: float) -> None:
         if self.progress is not None and task is not None:
             self.progress.update(task, advance=1, stats=f"loss {ep.last:.3f} (epoch {ep.mean('loss'):.3f}) "
                                                         f"beta {beta:.3g} lr {lr:.2e}")
+            if self._plain:
+                self._plain_line(ep, beta, lr)
+
+    def _plain_line(self, ep: EpochLog, beta: float, lr: float) -> None:
+        p = self._plain
+        p["done"] += 1
+        now = time.monotonic()
+        if now - p["last"] < self.interval_s and p["done"] < p["total"]:
+            return
+        p["last"] = now
+        left = (now - p["t0"]) / p["done"] * (p["total"] - p["done"])
+        self.note(f"epoch {p['epoch']} step {p['done']}/{p['total']}  loss {ep.mean('loss'):.3f}  beta {beta:.3g}  "
+                  f"lr {lr:.2e}  {now - p['t0']:.0f} s elapsed, about {left:.0f} s left in this epoch")
 
     def epoch_done(self, row: dict[str, Any], improved: bool) -> None:
         parts = [f"epoch {row['epoch']}", f"train {row['train_loss']:.3f}"]
@@ -175,6 +198,6 @@ class ProgressReporter:
 
     def note(self, text: str) -> None:
         if self.console is not None:
-            self.console.print(text, highlight=False)
+            self.console.print(text, highlight=False, soft_wrap=True)  # log lines stay whole in files
         else:
             log.info("%s", text)

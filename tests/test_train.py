@@ -286,3 +286,24 @@ def test_reconstruction_accuracy_counts_exact_matches(monkeypatch):
     monkeypatch.setattr(model, "greedy_decode", fake_decode)
     monkeypatch.setattr(model, "encode", spy_encode)
     assert reconstruction_accuracy(model, enc, torch.device("cpu")) == pytest.approx(2 / 3)
+
+
+class _Loss:
+    last = 1.5
+
+    def mean(self, key: str) -> float:
+        return 1.25
+
+
+@pytest.mark.parametrize("interval, steps_shown", [(0.0, [1, 2, 3]), (1e9, [3])])
+def test_progress_lines_when_stderr_is_not_a_terminal(capsys, interval, steps_shown):
+    from molvae.train_eval import ProgressReporter
+
+    with ProgressReporter(enabled=True, interval_s=interval) as rep:
+        task = rep.start_epoch(1, 2, 3)
+        for _ in range(3):
+            rep.advance(task, _Loss(), 0.5, 1e-3)
+    err = capsys.readouterr().err
+    shown = [int(line.split("step ")[1].split("/")[0]) for line in err.splitlines() if "step " in line]
+    assert shown == steps_shown
+    assert "epoch 1/2 step 3/3  loss 1.250  beta 0.5" in err and "s left in this epoch" in err

@@ -368,30 +368,21 @@ def _computed_properties(smiles: list[str], names: Sequence[str], n_jobs: int = 
     """RDKit properties of canonical SMILES, cached on disk for large sets.
 
     QED and SA cost about 1 ms per molecule, so the 1.58 M MOSES molecules take 20+ minutes on 2 cores;
-    resuming or retraining on the same data must not pay that again. The cache key hashes the SMILES list,
-    the property names and the RDKit version, so any change to either recomputes. Arrays are plain float64
-    `.npy` files (no pickle).
+    resuming or retraining on the same data must not pay that again. The cache file is named by
+    `fcd_stats.content_key` (the SMILES list, the property names and the RDKit version), so any change to
+    either recomputes, and is written and read with the metric cache's `save_npz` / `load_npz` (atomic,
+    no pickle, unreadable files recomputed).
     """
     if len(smiles) < _PROPERTY_CACHE_MIN:
         return chem.properties(smiles, list(names), n_jobs=n_jobs)
-    import hashlib
+    from molvae.fcd_stats import content_key, load_npz, save_npz
 
-    from rdkit import rdBase
-
-    h = hashlib.sha256(f"{rdBase.rdkitVersion}|{','.join(names)}|".encode())
-    for s in smiles:
-        h.update(s.encode())
-        h.update(b"\n")
-    path = cache_dir() / "properties" / f"{h.hexdigest()[:24]}.npy"
-    if path.exists():
-        arr = np.load(path, allow_pickle=False)
-        if arr.shape == (len(smiles), len(names)):
-            return pd.DataFrame(arr, columns=[chem.property_name(n) for n in names])
+    path = cache_dir() / "properties" / f"{content_key(smiles, 'properties:' + ','.join(names))}.npz"
+    arrays = load_npz(path)
+    if arrays is not None and arrays["values"].shape == (len(smiles), len(names)):
+        return pd.DataFrame(arrays["values"], columns=[chem.property_name(n) for n in names])
     values = chem.properties(smiles, list(names), n_jobs=n_jobs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, values.to_numpy(dtype=np.float64), allow_pickle=False)
-    tmp.replace(path)
+    save_npz(path, {"values": values.to_numpy(dtype=np.float64)})
     return values
 
 

@@ -153,10 +153,10 @@ def test_computed_properties_are_cached_for_large_sets(tmp_path: Path, monkeypat
     monkeypatch.setenv("MOLVAE_DATA", str(tmp_path / "cache"))
     monkeypatch.setattr(data, "_PROPERTY_CACHE_MIN", 5)
     df, _ = data.load_molecules(embedded_path("test"), properties=("logp", "qed"), rejected_path=None)
-    assert len(list((tmp_path / "cache" / "properties").glob("*.npy"))) == 1  # written by load_molecules
+    assert len(list((tmp_path / "cache" / "properties").glob("*.npz"))) == 1  # written by load_molecules
     df = df.head(40)
     first = data._computed_properties(df["smiles"].tolist(), ["logp", "qed"])
-    assert len(list((tmp_path / "cache" / "properties").glob("*.npy"))) == 2
+    assert len(list((tmp_path / "cache" / "properties").glob("*.npz"))) == 2
 
     def fail(*args, **kwargs):
         raise AssertionError("the cache was not used")

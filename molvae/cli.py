@@ -87,6 +87,8 @@ def train(
     max_len: int = typer.Option(120, min=8, help="Longest molecule in tokens; longer rows are rejected."),
     n_jobs: int = typer.Option(1, help="Processes for RDKit work."),
     config: Optional[Path] = typer.Option(None, help="JSON file of further TrainConfig fields."),
+    stop_after: int = typer.Option(0, min=0, help="End this run after N epochs in all (the schedules still span "
+                                   "--epochs); --resume continues it. 0: run to --epochs."),
 ) -> None:
     """Train a VAE on your molecules, the embedded MOSES subset, or full MOSES."""
     from molvae.train import fit, train_config_from_cli
@@ -95,6 +97,7 @@ def train(
         data=data, smiles_col=smiles_col, properties=tuple(property), representation=repr, epochs=epochs,
         batch_size=batch_size, lr=lr, out=str(out), resume=str(resume) if resume else None, seed=seed,
         device=device, max_len=max_len, n_jobs=n_jobs, config_file=str(config) if config else None,
+        stop_after=stop_after,
     )
     path = fit(cfg)
     typer.echo(f"checkpoint written to {path}")

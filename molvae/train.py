@@ -189,6 +189,11 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
         for epoch in range(state["epoch"], cfg.epochs):
             if state["stopped"]:
                 break
+            if cfg.stop_after and state["epoch"] >= cfg.stop_after:
+                if di.is_main:
+                    reporter.note(f"stopping after epoch {state['epoch']} of {cfg.epochs} (stop_after="
+                                  f"{cfg.stop_after}); continue with: molvae train --resume {out}")
+                break
             model.train()
             ep = EpochLog()
             batches_e = global_batches(epoch)

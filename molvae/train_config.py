@@ -18,7 +18,7 @@ MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig)
                      if f.name not in ("vocab_size", "n_props", "pad_id", "bos_id", "eos_id", "max_len"))
 # Fields that say where/how to run, not what to compute: on --resume these come from the new
 # config, all others from the checkpoint so that the resumed run is the interrupted one.
-ENVIRONMENT_FIELDS = ("out", "resume", "device", "amp", "threads", "n_jobs", "tensorboard", "progress")
+ENVIRONMENT_FIELDS = ("out", "resume", "device", "amp", "threads", "n_jobs", "tensorboard", "progress", "stop_after")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,10 @@ class TrainConfig:
 
     Environment: `device` 'auto'|'cpu'|'cuda'; `amp` 'auto' (bf16 where the hardware runs it
     natively) | 'bf16' | 'off'; `threads` torch CPU threads (0: torch's default; under
-    torchrun on CPU, cores / local processes).
+    torchrun on CPU, cores / local processes). `stop_after` N > 0 ends this invocation once N
+    epochs in all are done, with the schedules still spanning `epochs`, so that a long run can
+    be trained in slices (a batch-job time limit, a CPU between other work); `--resume`
+    continues it to the same result as one uninterrupted run. 0: run to `epochs`.
     `model` holds ModelConfig overrides (see MODEL_FIELDS), e.g. {"dec_hidden": 256}.
     """
 
@@ -88,6 +91,7 @@ class TrainConfig:
     n_jobs: int = 1
     tensorboard: bool = False
     progress: bool = True
+    stop_after: int = 0
     model: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +119,7 @@ class TrainConfig:
             (0 < self.lr_min_factor <= 1, "lr_min_factor must be in (0, 1]"),
             (self.lr_warmup_steps >= 0 and self.lr_patience >= 0, "lr_warmup_steps, lr_patience must be >= 0"),
             (self.threads >= 0, "threads must be >= 0"),
+            (self.stop_after >= 0, "stop_after must be >= 0 (0: run to epochs)"),
             (self.kl_schedule in KL_SCHEDULES, f"kl_schedule must be one of {', '.join(KL_SCHEDULES)}"),
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (self.representation in ("selfies", "smiles"), "representation must be selfies or smiles"),

@@ -36,3 +36,15 @@ def test_bad_training_file_exits_1_without_traceback(monkeypatch, capsys, tmp_pa
     code, out = run_cli(monkeypatch, capsys, "train", "--data", str(path), "--out", str(tmp_path / "m"))
     assert code == 1, out
     assert needle in out and "Traceback" not in out
+
+
+def test_train_stop_after_reaches_the_training_config(monkeypatch, capsys, tmp_path: Path) -> None:
+    import molvae.train as train
+
+    seen = []
+    monkeypatch.setattr(train, "fit", lambda cfg: seen.append(cfg) or tmp_path)
+    code, out = run_cli(monkeypatch, capsys, "train", "--epochs", "4", "--stop-after", "2", "--out", str(tmp_path))
+    assert code == 0, out
+    assert seen[0].epochs == 4 and seen[0].stop_after == 2
+    code, out = run_cli(monkeypatch, capsys, "train", "--stop-after", "-1")
+    assert code == 2 and "Traceback" not in out

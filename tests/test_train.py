@@ -110,6 +110,25 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)
 
 
+def test_training_in_slices_with_stop_after_matches_one_run(tmp_path):
+    straight = fit(BASE.replace(out=str(tmp_path / "straight")))
+    sliced = tmp_path / "sliced"
+    fit(BASE.replace(out=str(sliced), stop_after=1))
+    assert json.loads((sliced / "trainer_state.json").read_text())["epoch"] == 1
+    assert len(pd.read_csv(sliced / "history.csv")) == 1
+    # The schedule spans all `epochs`, not the slice: epoch 1's learning rate is not the end of a decay.
+    assert pd.read_csv(sliced / "history.csv")["lr"].iloc[0] == pd.read_csv(straight / "history.csv")["lr"].iloc[0]
+    # A slice limit already reached trains nothing.
+    fit(TrainConfig(resume=str(sliced), out=str(sliced), progress=False, threads=1, amp="off", stop_after=1))
+    assert json.loads((sliced / "trainer_state.json").read_text())["epoch"] == 1
+    fit(TrainConfig(resume=str(sliced), out=str(sliced), progress=False, threads=1, amp="off"))
+    assert json.loads((sliced / "trainer_state.json").read_text())["epoch"] == 2
+    a, b = _weights(straight), _weights(sliced)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(UsageError, match="stop_after"):
+        BASE.replace(stop_after=-1)
+
+
 def test_resume_into_new_directory_and_finished_run(tmp_path):
     first = fit(BASE.replace(epochs=1, out=str(tmp_path / "a")))
     # A finished run resumes as a no-op; a different --out receives a copy.

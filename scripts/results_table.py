@@ -2,6 +2,10 @@
 published MOSES VAE, CharRNN and JTN-VAE rows; the README and model-card tables are this output.
 
     python scripts/results_table.py runs/evaluate_moses-selfies.json [--md out.md]
+
+With several evaluations, one column per model (mean ± std over its seeds), labelled by --labels:
+
+    python scripts/results_table.py a.json b.json --labels "SELFIES" "SMILES" [--md out.md]
 """
 from __future__ import annotations
 
@@ -24,35 +28,52 @@ def _cell(mean: float | None, std: float | None) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "-"
     digits = 3 if abs(mean) < 10 else 2
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+    spread = std is not None and not (isinstance(std, float) and math.isnan(std))
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if spread else "")
 
 
-def table(results: dict) -> str:
-    model = results["model"]
-    summary = model["summary"]
-    n_seeds = len(model["samples"])
-    head = [f"molvae ({n_seeds} seeds)", *[f"MOSES {b}" for b in BASELINES]]
+def _seeds(model: dict) -> str:
+    n = len(model["samples"])
+    return f"{n} seed" + ("s" if n != 1 else "")
+
+
+def _model_lines(label: str, model: dict) -> list[str]:
+    recon, prop = model["reconstruction"], model["property_head"]
+    prefix = f"{label}: " if label else ""
+    return [f"{prefix}Reconstruction (greedy, exact) of the first {recon['recon_n']} MOSES test molecules: "
+            f"{recon['recon_acc']:.3f}.",
+            f"{prefix}Property head on the first {prop['prop_n']} MOSES test molecules (MAE / R²): "
+            + ", ".join(f"{k[4:]} {prop[k]:.3f} / {prop['r2_' + k[4:]]:.2f}" for k in prop if k.startswith("mae_"))
+            + "."]
+
+
+def table(results: dict | list[dict], labels: list[str] | None = None) -> str:
+    """One column per evaluation (a single one is headed "molvae (k seeds)"), then the published rows."""
+    models = [r["model"] for r in (results if isinstance(results, list) else [results])]
+    if labels is None:
+        labels = ["molvae"] if len(models) == 1 else [f"model {i + 1}" for i in range(len(models))]
+    if len(labels) != len(models):
+        raise SystemExit(f"{len(models)} evaluations but {len(labels)} labels")
+    head = [f"{lab} ({_seeds(m)})" for lab, m in zip(labels, models)] + [f"MOSES {b}" for b in BASELINES]
     lines = ["| metric | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for m in ROWS:
-        ours = summary.get(m)
-        cells = [_cell(*ours) if ours else "-"]
+        cells = [_cell(*model["summary"][m]) if m in model["summary"] else "-" for model in models]
         cells += [_cell(*MOSES_BASELINES[b].get(m, (None, None))) for b in BASELINES]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    recon, prop = model["reconstruction"], model["property_head"]
-    lines += ["", f"Reconstruction (greedy, exact) of the first {recon['recon_n']} MOSES test molecules: "
-                  f"{recon['recon_acc']:.3f}.",
-              "Property head on the first {} MOSES test molecules (MAE / R²): ".format(prop["prop_n"])
-              + ", ".join(f"{k[4:]} {prop[k]:.3f} / {prop['r2_' + k[4:]]:.2f}" for k in prop if k.startswith("mae_"))
-              + "."]
+    lines.append("")
+    for lab, model in zip(labels, models):
+        lines += _model_lines(lab if len(models) > 1 else "", model)
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("json", type=Path)
+    ap.add_argument("json", type=Path, nargs="+")
+    ap.add_argument("--labels", nargs="+", help="Column labels, one per JSON file.")
     ap.add_argument("--md", type=Path, help="Also write the table to this file.")
     args = ap.parse_args()
-    text = table(json.loads(args.json.read_text()))
+    results = [json.loads(p.read_text()) for p in args.json]
+    text = table(results[0] if len(results) == 1 else results, args.labels)
     print(text)
     if args.md:
         args.md.write_text(text + "\n")

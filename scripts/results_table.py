@@ -57,7 +57,8 @@ def table(results: dict | list[dict], labels: list[str] | None = None) -> str:
     head = [f"{lab} ({_seeds(m)})" for lab, m in zip(labels, models)] + [f"MOSES {b}" for b in BASELINES]
     lines = ["| metric | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for m in ROWS:
-        cells = [_cell(*model["summary"][m]) if m in model["summary"] else "-" for model in models]
+        cells = [(_cell(*model["summary"][m]) if len(model["samples"]) > 1 else _cell(model["summary"][m][0], None))
+                 if m in model["summary"] else "-" for model in models]
         cells += [_cell(*MOSES_BASELINES[b].get(m, (None, None))) for b in BASELINES]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines.append("")

@@ -28,13 +28,20 @@ def _cell(mean: float | None, std: float | None) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "-"
     digits = 3 if abs(mean) < 10 else 2
-    spread = std is not None and not (isinstance(std, float) and math.isnan(std))
-    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if spread else "")
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
 
 
 def _seeds(model: dict) -> str:
     n = len(model["samples"])
     return f"{n} seed" + ("s" if n != 1 else "")
+
+
+def _ours(model: dict, metric: str) -> str:
+    """One evaluation's cell: mean ± std over its seeds; a single seed has no spread to show."""
+    if metric not in model["summary"]:
+        return "-"
+    mean, std = model["summary"][metric]
+    return _cell(mean, std if len(model["samples"]) > 1 else None)
 
 
 def _model_lines(label: str, model: dict) -> list[str]:
@@ -57,8 +64,7 @@ def table(results: dict | list[dict], labels: list[str] | None = None) -> str:
     head = [f"{lab} ({_seeds(m)})" for lab, m in zip(labels, models)] + [f"MOSES {b}" for b in BASELINES]
     lines = ["| metric | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for m in ROWS:
-        cells = [(_cell(*model["summary"][m]) if len(model["samples"]) > 1 else _cell(model["summary"][m][0], None))
-                 if m in model["summary"] else "-" for model in models]
+        cells = [_ours(model, m) for model in models]
         cells += [_cell(*MOSES_BASELINES[b].get(m, (None, None))) for b in BASELINES]
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     lines.append("")

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import molvae  # noqa: E402
-from molvae import metrics  # noqa: E402
+from molvae import chem, metrics  # noqa: E402
 
 COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",
            "Filters", "Novelty", "Ring>=8")
@@ -43,7 +43,7 @@ COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Te
 def macrocycle_share(smiles: list[str]) -> float:
     """Share of the parseable SMILES with a ring of 8 or more atoms."""
     mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
-    big = sum(any(len(r) >= 8 for r in m.GetRingInfo().AtomRings()) for m in mols)
+    big = sum(chem.largest_ring(m) >= 8 for m in mols)
     return big / max(1, len(mols))
 
 
@@ -53,25 +53,21 @@ def score(smiles: list[str], n_jobs: int | None) -> dict:
 
 
 def run_setting(vae, method: str, temperature: float, n: int, seed: int, n_jobs: int | None) -> dict:
-    """Sample n molecules from the prior with one setting and score them; returns metrics and seconds."""
+    """Generate n molecules with one setting and score them; returns metrics and seconds.
+
+    method "posterior means" decodes (multinomial, at `temperature`) the posterior means of n random
+    MOSES training molecules; any other method samples from the prior."""
     t0 = time.perf_counter()
-    df = vae.sample(n, temperature=temperature, seed=seed, method=method, properties=None)
+    if method == "posterior means":
+        train = metrics.moses_reference()["train"]
+        pick = np.random.default_rng(seed).choice(len(train), size=n, replace=False)
+        z = vae.encode([train[i] for i in pick], on_invalid="skip")
+        df = vae.decode_table(z, method="multinomial", temperature=temperature, seed=seed, properties=None)
+    else:
+        df = vae.sample(n, temperature=temperature, seed=seed, method=method, properties=None)
     t1 = time.perf_counter()
     row = score(list(df["smiles"]), n_jobs)
     return {"method": method, "temperature": temperature, "metrics": row,
-            "sample_s": round(t1 - t0, 1), "metrics_s": round(time.perf_counter() - t1, 1)}
-
-
-def run_posterior(vae, n: int, seed: int, n_jobs: int | None) -> dict:
-    """Decode (multinomial, T = 1) the posterior means of n random MOSES training molecules."""
-    train = metrics.moses_reference()["train"]
-    pick = np.random.default_rng(seed).choice(len(train), size=n, replace=False)
-    t0 = time.perf_counter()
-    z = vae.encode([train[i] for i in pick], on_invalid="skip")
-    df = vae.decode_table(z, method="multinomial", temperature=1.0, seed=seed, properties=None)
-    t1 = time.perf_counter()
-    row = score(list(df["smiles"]), n_jobs)
-    return {"method": "posterior means", "temperature": 1.0, "metrics": row,
             "sample_s": round(t1 - t0, 1), "metrics_s": round(time.perf_counter() - t1, 1)}
 
 
@@ -93,13 +89,11 @@ def main() -> None:
     args = parser.parse_args()
 
     vae = molvae.load(args.model)
-    settings = [("multinomial", t) for t in args.temperatures] + ([("greedy", 1.0)] if args.greedy else [])
+    settings = ([("multinomial", t) for t in args.temperatures] + ([("greedy", 1.0)] if args.greedy else [])
+                + ([("posterior means", 1.0)] if args.posterior else []))
     rows = []
-    jobs = [lambda m=m, t=t: run_setting(vae, m, t, args.n, args.seed, args.n_jobs) for m, t in settings]
-    if args.posterior:
-        jobs.append(lambda: run_posterior(vae, args.n, args.seed, args.n_jobs))
-    for job in jobs:
-        row = job()
+    for method, temperature in settings:
+        row = run_setting(vae, method, temperature, args.n, args.seed, args.n_jobs)
         rows.append(row)
         print(f"{label(row):18s} " + "  ".join(f"{k} {v:.3f}" for k, v in row["metrics"].items())
               + f"  ({row['sample_s']} s + {row['metrics_s']} s)", flush=True)

@@ -31,7 +31,7 @@ from molvae.parallel import pmap
 __all__ = [
     "rdkit_quiet", "to_mol", "parse", "canonical", "canonical_many", "standardize",
     "PROPERTY_NAMES", "property_name", "mol_properties", "properties",
-    "passes_moses_filters", "pains_match", "brenk_match", "filters",
+    "largest_ring", "passes_moses_filters", "pains_match", "brenk_match", "filters",
     "fingerprint", "tanimoto", "bulk_tanimoto",
 ]
 
@@ -282,6 +282,11 @@ def _moses_patterns() -> tuple[Chem.Mol, ...]:
     return tuple(Chem.MolFromSmarts(s) for s in mcf + pains)
 
 
+def largest_ring(mol: Chem.Mol) -> int:
+    """Atoms in the largest ring of RDKit's ring perception (SSSR) of `mol`; 0 for an acyclic molecule."""
+    return max((len(ring) for ring in mol.GetRingInfo().AtomRings()), default=0)
+
+
 def passes_moses_filters(mol: Chem.Mol | str | None) -> bool:
     """MOSES `mol_passes_filters`: allowed atoms C,N,S,O,F,Cl,Br,H; no formal charges;
     no ring of 8 or more atoms (MOSES tests ``len(ring) >= 8``); no MCF or PAINS SMARTS
@@ -289,7 +294,7 @@ def passes_moses_filters(mol: Chem.Mol | str | None) -> bool:
     mol = _as_mol(mol)
     if mol is None:
         return False
-    if any(len(ring) >= 8 for ring in mol.GetRingInfo().AtomRings()):
+    if largest_ring(mol) >= 8:
         return False
     if any(atom.GetFormalCharge() != 0 for atom in mol.GetAtoms()):
         return False

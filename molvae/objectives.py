@@ -179,8 +179,7 @@ class Constraints:
                 self.max_heavy_atoms is not None and not n <= self.max_heavy_atoms):
             out.append("heavy_atoms")
         if self.max_ring_size is not None:
-            largest = max((len(r) for r in mol.GetRingInfo().AtomRings()), default=0)
-            if largest > self.max_ring_size:
+            if chem.largest_ring(mol) > self.max_ring_size:
                 out.append("ring_size")
         if self.max_sa is not None and not values.get("sa", math.nan) <= self.max_sa:
             out.append("sa")

@@ -254,3 +254,10 @@ def test_plogp_ring_penalty_uses_jtvae_cycle_basis() -> None:
 def test_non_ascii_smiles_is_rejected_with_reason(text: str) -> None:
     mol, reason = chem.parse(text)
     assert mol is None and "non-ASCII" in reason
+
+
+def test_largest_ring_counts_the_atoms_of_the_biggest_sssr_ring():
+    assert chem.largest_ring(chem.to_mol("CCO")) == 0
+    assert chem.largest_ring(chem.to_mol("c1ccccc1C1CC1")) == 6
+    assert chem.largest_ring(chem.to_mol("C1CCCCCCC1")) == 8
+    assert not chem.passes_moses_filters("C1CCCCCCC1") and chem.passes_moses_filters("C1CCCCCC1")

@@ -39,7 +39,7 @@ def evaluate(
     device: str = typer.Option("cpu", help="Device for ChemNet (FCD) and similarity matrices."),
 ) -> None:
     """MOSES metrics (Valid, Unique, FCD, SNN, Frag, Scaf, IntDiv, Filters, Novelty, ...) beside published rows."""
-    from molvae.data import read_table
+    from molvae.tables import read_table
     from molvae.metrics import evaluate as evaluate_smiles
     from molvae.metrics import format_table
 

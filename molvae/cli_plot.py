@@ -14,7 +14,7 @@ plot_app = typer.Typer(help="Draw charts to PNG/SVG: training curves, latent map
 
 def _molecules(source: str, smiles_col: Optional[str]) -> "object":
     """A user file as a frame with a `smiles` column; 'embedded' / 'moses' name the shipped sets."""
-    from molvae.data import read_table
+    from molvae.tables import read_table
     from molvae.moses_data import embedded_path, fetch_moses
 
     path = {"embedded": lambda: embedded_path("train"), "moses": lambda: fetch_moses()["test"]}.get(source)

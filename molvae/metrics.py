@@ -107,7 +107,7 @@ def _smiles_list(source: Any, what: str) -> list[str]:
         path = Path(source)
         if not path.is_file():
             raise UsageError(f"{what}: {source!r} is neither 'moses' nor an existing file")
-        from molvae.data import read_table
+        from molvae.tables import read_table
 
         df, col = read_table(path)
         return df[col].tolist()
@@ -180,7 +180,7 @@ def evaluate(generated: Sequence[str] | str | Path, reference: str | Path | Sequ
              train: str | Path | Sequence[str] | None = None, *, n_jobs: int | None = None,
              ks: Sequence[int] = (1000, 10000), device: str = "cpu", batch_size: int = 512,
              kl_score: bool = True, cache: bool = True) -> dict[str, Any]:
-    """MOSES metrics of `generated` SMILES (a list, or a file readable by `molvae.data.read_table`).
+    """MOSES metrics of `generated` SMILES (a list, or a file readable by `molvae.tables.read_table`).
 
     `reference`: ``"moses"`` (MOSES test set; `test_scaffolds` and `train` then default to MOSES's
     scaffold test and training sets) or a test set (file or SMILES list). Without a scaffold test

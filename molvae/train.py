@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from molvae import checkpoint as ckpt
+from molvae import trainer_state
 from molvae import data as mdata
 from molvae.errors import CheckpointError, MolvaeError
 from molvae.model import VAE, ModelConfig
@@ -157,7 +158,7 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
     state = {"epoch": 0, "step": 0, "best_val": None, "best_epoch": 0, "bad_epochs": 0, "stopped": False}
     history: list[dict[str, Any]] = []
     if resume is not None:
-        loaded = ckpt.load_trainer_state(resume, model, optimizer)
+        loaded = trainer_state.load_trainer_state(resume, model, optimizer)
         state.update({k: loaded[k] for k in state})
         plateau = PlateauState.from_dict(loaded["plateau"])
         old = ckpt.read_history(resume)
@@ -299,7 +300,7 @@ def _write_epoch(out: Path, model: VAE, optimizer: torch.optim.Optimizer, histor
     if improved:
         ckpt.save_model(out, model, tokenizer, vocab, prop_stats, data_hash, resolved.to_dict())
     ckpt.save_history(out, pd.DataFrame(history))
-    ckpt.save_trainer_state(out, model, optimizer, {**state, "plateau": plateau.to_dict()})
+    trainer_state.save_trainer_state(out, model, optimizer, {**state, "plateau": plateau.to_dict()})
 
 
 def _diverged_message(totals: dict[str, float], epoch: int, step: int, state: dict[str, Any], out: Path) -> str:

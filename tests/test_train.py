@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from molvae import checkpoint as ckpt
+from molvae import trainer_state
 from molvae.errors import CheckpointError, MolvaeError, UsageError
 from molvae.model import VAE, ModelConfig
 from molvae.train import TrainConfig, fit, train_config_from_cli
@@ -219,7 +220,7 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", forbidden)
     model, meta = ckpt.load_checkpoint(run)
     opt = torch.optim.Adam(model.parameters())
-    state = ckpt.load_trainer_state(run, model, opt)
+    state = trainer_state.load_trainer_state(run, model, opt)
     assert state["epoch"] == 1 and meta.train_hashes() is not None
 
 
@@ -236,11 +237,11 @@ def test_trainer_state_round_trip(tmp_path):
 
     vocab = Vocabulary([f"t{i}" for i in range(8)])
     ckpt.save_model(tmp_path, model, Tokenizer("smiles"), vocab)
-    ckpt.save_trainer_state(tmp_path, model, opt, {"epoch": 3, "note": "x"})
+    trainer_state.save_trainer_state(tmp_path, model, opt, {"epoch": 3, "note": "x"})
     expected_rng = torch.rand(3)
     model2 = VAE(model.cfg)
     opt2 = torch.optim.Adam(model2.parameters(), lr=5.0)
-    state = ckpt.load_trainer_state(tmp_path, model2, opt2)
+    state = trainer_state.load_trainer_state(tmp_path, model2, opt2)
     assert state["epoch"] == 3 and state["note"] == "x"
     assert torch.equal(torch.rand(3), expected_rng)  # torch RNG restored to the saved point
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values()))

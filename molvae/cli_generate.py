@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["register", "read_inputs", "summary_line"]
+__all__ = ["register", "read_inputs", "summary_line", "model_facts"]
 
 _SHOW = 20  # rows printed to the terminal
 _FILE_SUFFIXES = (".csv", ".tsv", ".smi", ".smiles", ".txt", ".sdf")
@@ -75,9 +75,9 @@ def _properties(props: Sequence[str]) -> tuple[str, ...]:
 
 
 def read_inputs(inputs: Sequence[str], smiles_col: str | None = None) -> list[str]:
-    """Molecules from arguments: an existing file (CSV/SMI/SDF, read with `data.read_table`)
+    """Molecules from arguments: an existing file (CSV/SMI/SDF, read with `tables.read_table`)
     contributes its SMILES column; any other argument is itself a SMILES."""
-    from molvae.data import read_table
+    from molvae.tables import read_table
 
     out: list[str] = []
     for arg in inputs:
@@ -149,13 +149,24 @@ def _print_table(df: pd.DataFrame, title: str) -> None:
         console.print(f"... {len(df) - _SHOW} more rows; use -o FILE to save all of them")
 
 
-def _emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None = None) -> None:
-    from molvae.io import output_format, write_molecules
+def model_facts(vae: Any) -> dict[str, Any]:
+    """The model part of a run record: shipped name (or None), directory, representation."""
+    return {"name": vae.name, "path": str(vae.path) if vae.path is not None else None,
+            "representation": vae.tokenizer.representation}
+
+
+def _emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None = None,
+          command: str = "", settings: dict[str, Any] | None = None, vae: Any = None) -> None:
+    """Print `df` as a table, or write it to `output` with its run record (`molvae.io.write_record`)."""
+    from molvae.io import output_format, write_molecules, write_record
 
     if output is not None:
         output_format(output)  # unknown extension: usage error before anything else
         written = write_molecules(df, output)
-        _err().print(f"wrote {written} rows to {output}")
+        record = write_record(output, f"molvae {command}", settings or {},
+                              model_facts(vae) if vae is not None else None,
+                              seed=df.attrs.get("seed"), rows=len(df), rows_written=written)
+        _err().print(f"wrote {written} rows to {output} (settings in {record.name})")
     else:
         _print_table(df, title)
     if grid is not None:
@@ -195,6 +206,7 @@ def sample(
     n_jobs: int = _NJOBS,
 ) -> None:
     """Sample molecules from the prior."""
+    settings = dict(locals())  # the arguments as given, for the run record
     _check_output(output, grid)
     vae = _load(model, device, precision, n_jobs)
     t0 = time.perf_counter()
@@ -202,7 +214,7 @@ def sample(
         df = vae.sample(n, temperature=temperature, seed=seed, method=method, beam_width=beam_width,
                         batch_size=batch_size, properties=_properties(property), unique_valid=unique_valid)
     seconds = time.perf_counter() - t0
-    _emit(df, output, f"{len(df)} molecules sampled ({method}, T={temperature:g})", grid)
+    _emit(df, output, f"{len(df)} molecules sampled ({method}, T={temperature:g})", grid, "sample", settings, vae)
     _err().print(f"{summary_line(df, seconds, n)}; seed {df.attrs['seed']}")
 
 
@@ -287,6 +299,7 @@ def decode(
     n_jobs: int = _NJOBS,
 ) -> None:
     """Decode latent vectors to molecules."""
+    settings = dict(locals())  # the arguments as given, for the run record
     _check_output(output, grid)
     z = _read_latents(latents)
     vae = _load(model, device, precision, n_jobs)
@@ -295,7 +308,7 @@ def decode(
         df = vae.decode_table(z, method=method, temperature=temperature, seed=seed, beam_width=beam_width,
                               properties=_properties(property))
     seconds = time.perf_counter() - t0
-    _emit(df, output, f"{len(df)} molecules decoded ({method})", grid)
+    _emit(df, output, f"{len(df)} molecules decoded ({method})", grid, "decode", settings, vae)
     _err().print(summary_line(df, seconds))
 
 
@@ -311,6 +324,7 @@ def reconstruct(
     n_jobs: int = _NJOBS,
 ) -> None:
     """Encode molecules and decode them again; report exact (canonical) matches."""
+    settings = dict(locals())  # the arguments as given, for the run record
     _check_output(output)
     smiles = read_inputs(inputs, smiles_col)
     vae = _load(model, device, precision, n_jobs)
@@ -318,7 +332,7 @@ def reconstruct(
     with _reported_warnings():
         df = vae.reconstruct(smiles, method=method, on_invalid=on_invalid, seed=0)
     seconds = time.perf_counter() - t0
-    _emit(df, output, f"{len(df)} molecules reconstructed ({method})")
+    _emit(df, output, f"{len(df)} molecules reconstructed ({method})", None, "reconstruct", settings, vae)
     skipped = len(smiles) - len(df)
     exact = f"exact {df['exact'].mean():.1%}" if len(df) else "nothing encoded"
     _err().print(f"{exact}; " + summary_line(df, seconds) + (f"; {_count(skipped, 'input')} skipped" if skipped else ""))
@@ -338,13 +352,14 @@ def interpolate(
     precision: str = _PRECISION,
 ) -> None:
     """Decode evenly spaced points between two molecules' latent vectors."""
+    settings = dict(locals())  # the arguments as given, for the run record
     _check_output(output, grid)
     vae = _load(model, device, precision, 1)
     t0 = time.perf_counter()
     with _reported_warnings():
         df = vae.interpolate(a, b, steps=steps, kind=kind, method=method, properties=_properties(property), seed=0)
     seconds = time.perf_counter() - t0
-    _emit(df, output, f"{kind} interpolation in {steps} points", grid)
+    _emit(df, output, f"{kind} interpolation in {steps} points", grid, "interpolate", settings, vae)
     _err().print(summary_line(df, seconds))
 
 
@@ -363,6 +378,7 @@ def neighbors(
     precision: str = _PRECISION,
 ) -> None:
     """Decode random perturbations around a molecule; rank by Tanimoto similarity to it."""
+    settings = dict(locals())  # the arguments as given, for the run record
     _check_output(output, grid)
     vae = _load(model, device, precision, 1)
     t0 = time.perf_counter()
@@ -370,7 +386,7 @@ def neighbors(
         df = vae.neighbors(smiles, n=n, radius=radius, seed=seed, method=method, properties=_properties(property),
                            unique=unique)
     seconds = time.perf_counter() - t0
-    _emit(df, output, f"neighbours of {smiles} (radius {radius:g})", grid)
+    _emit(df, output, f"neighbours of {smiles} (radius {radius:g})", grid, "neighbors", settings, vae)
     _err().print(f"{summary_line(df, seconds, n)}; seed {df.attrs['seed']}")
 
 

@@ -118,7 +118,9 @@ def optimize_command(
     n_jobs: int = typer.Option(1, "--n-jobs", "-j", help="Processes for RDKit rescoring."),
 ) -> None:
     """Search the latent space for molecules that improve a property (RDKit-rescored)."""
-    from molvae.io import output_format, write_molecules
+    settings = dict(locals())  # the arguments as given, for the run record
+    from molvae.cli_generate import model_facts
+    from molvae.io import output_format, write_molecules, write_record
     from molvae.objectives import Constraints, parse_objectives
 
     spec = _objective(property, objective, minimize, target)
@@ -152,7 +154,9 @@ def optimize_command(
     att = df.attrs
     if output is not None:
         written = write_molecules(df, output)
-        _err().print(f"wrote {written} rows to {output}")
+        record = write_record(output, "molvae optimize", settings, model_facts(vae), seed=seed, rows=len(df),
+                              rows_written=written, seconds=round(seconds, 2))
+        _err().print(f"wrote {written} rows to {output} (settings in {record.name})")
     elif len(df):
         show = df[df["rank"] == 1].sort_values("improvement", ascending=False, na_position="last", kind="stable")
         _out().print(_table(show, names, len(objectives) > 1))

@@ -5,18 +5,21 @@ then renamed over the target (`os.replace`), so a crash never leaves a half-writ
 """
 from __future__ import annotations
 
+import datetime
+import json
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from molvae.errors import DataError, UsageError
 
-__all__ = ["FORMATS", "output_format", "write_molecules", "atomic_path"]
+__all__ = ["FORMATS", "output_format", "write_molecules", "atomic_path", "record_path", "write_record"]
 
 FORMATS: tuple[str, ...] = (".csv", ".smi", ".sdf", ".parquet")
 
@@ -126,3 +129,32 @@ def write_molecules(df: pd.DataFrame, path: str | os.PathLike[str]) -> int:
                     fh.write(f"{smi}\t{name}\n")
             return len(rows)
         return _write_sdf(rows, tmp)
+
+
+def record_path(path: str | os.PathLike[str]) -> Path:
+    """Where the run record of output `path` goes: `out.csv` -> `out.config.json`."""
+    return Path(path).with_suffix(".config.json")
+
+
+def write_record(path: str | os.PathLike[str], command: str, settings: Mapping[str, Any],
+                 model: Mapping[str, Any] | None = None, **facts: Any) -> Path:
+    """Write the run record beside output `path` (see `record_path`) and return its path.
+
+    The record holds what regenerates the file: the command, its settings as given, the model
+    (name, directory, representation), `facts` such as the seed actually drawn and the row count,
+    the library versions and the time (UTC). Values JSON cannot hold (paths) are written as strings.
+    """
+    from molvae.checkpoint import library_versions
+
+    record = {
+        "command": command,
+        "settings": dict(settings),
+        "model": dict(model or {}),
+        **facts,
+        "versions": library_versions(),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    target = record_path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    return target

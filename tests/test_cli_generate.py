@@ -2,6 +2,7 @@
 typer's CliRunner. The model is the tiny checkpoint of conftest.py (`gen_checkpoint`)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,22 @@ def test_sample_to_file(run, gen_checkpoint: Path, tmp_path: Path, ext: str) -> 
     if ext == ".csv":
         df = pd.read_csv(out)
         assert len(df) == 20 and {"smiles", "valid", "canonical", "logp", "qed", "sa", "novel"} <= set(df.columns)
+    record = json.loads(out.with_suffix(".config.json").read_text())
+    assert record["command"] == "molvae sample" and record["seed"] == 1 and record["rows"] == 20
+    assert record["settings"]["n"] == 20 and record["settings"]["temperature"] == 1.0
+    assert record["model"]["path"] == str(gen_checkpoint) and record["model"]["representation"] == "smiles"
+    assert record["versions"]["torch"] and "config.json" in text
+
+
+def test_run_record_reproduces_the_file(run, gen_checkpoint: Path, tmp_path: Path) -> None:
+    """The settings and drawn seed in a record regenerate its file, for a run that picked a fresh seed."""
+    code, text = run("sample", "-n", 15, "-m", gen_checkpoint, "-o", tmp_path / "a.csv", "--precision", "fp32")
+    assert code == 0, text
+    seed = json.loads((tmp_path / "a.config.json").read_text())["seed"]
+    code, text = run("sample", "-n", 15, "-m", gen_checkpoint, "--seed", seed, "-o", tmp_path / "b.csv",
+                     "--precision", "fp32")
+    assert code == 0, text
+    assert pd.read_csv(tmp_path / "a.csv")["smiles"].tolist() == pd.read_csv(tmp_path / "b.csv")["smiles"].tolist()
 
 
 def test_sample_options(run, gen_checkpoint: Path, tmp_path: Path) -> None:

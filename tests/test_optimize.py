@@ -2,6 +2,7 @@
 the tiny SMILES checkpoint of conftest.py (`gen_checkpoint`: logp and qed heads, latent 16)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,10 @@ def test_cli_optimize_table_file_and_plot(run, gen_checkpoint: Path, tmp_path: P
     res = pd.read_csv(tmp_path / "r.csv")
     assert {"start", "smiles", "qed_before", "qed_after", "qed_pred", "similarity", "step"} <= set(res.columns)
     assert (res["similarity"] >= 0.2).all()
+    record = json.loads((tmp_path / "r.config.json").read_text())
+    assert record["command"] == "molvae optimize" and record["settings"]["method"] == "random"
+    assert record["settings"]["similarity"] == 0.2 and record["settings"]["filters"] is True
+    assert record["rows"] == len(res) and record["model"]["path"] == str(gen_checkpoint)
 
 
 def test_cli_optimize_errors(run, gen_checkpoint: Path) -> None:

@@ -26,7 +26,7 @@ from molvae.tokens import Tokenizer, Vocabulary
 
 __all__ = ["MolVAE", "load", "DEFAULT_MODEL", "pretrained_dir"]
 
-DEFAULT_MODEL = "moses-selfies"
+DEFAULT_MODEL = "moses-smiles"
 _DEFAULT_PROPERTIES = ("logp", "qed", "sa")
 
 

@@ -5,7 +5,7 @@ the CLI defaults (64 starts drawn from the prior, 100 steps, a decode every 10 s
 method). Reported: the RDKit value of each start's decoded molecule (start mean), of its best result (result
 mean, best), how many starts improved, and the property head's prediction at the latent of the result.
 
-    python scripts/optimize_table.py [--model moses-selfies] [--seed 0] [--json runs/optimize_table.json]
+    python scripts/optimize_table.py [--model moses-smiles] [--seed 0] [--json runs/optimize_table.json]
 """
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def main() -> None:
                   f"{r['improved']}/{r['n_starts']} | {r['pred_at_result']:.2f} | {r['n_decoded']} | {r['seconds']} |",
                   flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": args.model or "moses-selfies (shipped)", "seed": args.seed,
+    args.json.write_text(json.dumps({"model": args.model or f"{molvae.generate.DEFAULT_MODEL} (shipped default)", "seed": args.seed,
                                      "rows": rows, "machine": {"platform": platform.platform(),
                                                                "cpus": os.cpu_count(), "threads": args.threads,
                                                                "torch": torch.__version__}}, indent=1))

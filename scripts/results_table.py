@@ -1,7 +1,7 @@
 """Markdown results table of a model evaluation (the JSON `molvae evaluate --model ... -o` writes) beside the
 published MOSES VAE, CharRNN and JTN-VAE rows; the README and model-card tables are this output.
 
-    python scripts/results_table.py runs/evaluate_moses-selfies.json [--md out.md]
+    python scripts/results_table.py runs/evaluate_moses-smiles.json [--md out.md]
 
 With several evaluations, one column per model (mean ± std over its seeds), labelled by --labels:
 

@@ -3,7 +3,7 @@
 Weights are stored in fp16 (the model computes in fp32/bf16; fp16 storage halves the size, and
 loading casts back). The trainer state is not shipped: the model card says how to retrain.
 
-    python scripts/ship_default.py runs/default --name moses-selfies
+    python scripts/ship_default.py runs/default      # -> molvae/pretrained/moses-<representation>
 """
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ SHIPPED = ("config.json", "vocab.json", "history.csv", "train_hashes.npy")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--name", default="moses-selfies")
+    parser.add_argument("--name", default=None, help="default: moses-<representation of the checkpoint>")
     args = parser.parse_args()
-    read_config(args.checkpoint)  # refuses anything that is not a molvae checkpoint
-    target = Path(__file__).resolve().parent.parent / "molvae" / "pretrained" / args.name
+    config = read_config(args.checkpoint)  # refuses anything that is not a molvae checkpoint
+    name = args.name or f"moses-{config['representation']}"
+    target = Path(__file__).resolve().parent.parent / "molvae" / "pretrained" / name
     target.mkdir(parents=True, exist_ok=True)
     state = load_file(args.checkpoint / "model.safetensors")
     half = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in state.items()}

@@ -11,7 +11,7 @@ decoded (multinomial, T = 1) instead of prior draws. Its FCD is what the decoder
 codes are the data's own, so it separates decoder error from prior/posterior mismatch. "Ring>=8" is the
 share of valid samples with a ring of 8 or more atoms, which MOSES's filters reject.
 
-    python scripts/sweep_sampling.py [--model moses-selfies] [--n 10000] [--seed 0]
+    python scripts/sweep_sampling.py [--model moses-smiles] [--n 10000] [--seed 0]
         [--temperatures 1.0 0.9 0.8 0.7 0.6] [--greedy] [--posterior] [--json runs/sweep_sampling.json]
 
 Prints a table and writes JSON (settings, metrics, seconds, machine).
@@ -42,7 +42,8 @@ COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Te
 
 def macrocycle_share(smiles: list[str]) -> float:
     """Share of the parseable SMILES with a ring of 8 or more atoms."""
-    mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
+    with chem.rdkit_quiet():  # a SMILES model's invalid strings would print one RDKit error each
+        mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
     big = sum(chem.largest_ring(m) >= 8 for m in mols)
     return big / max(1, len(mols))
 
@@ -105,7 +106,7 @@ def main() -> None:
         print(f"| {label(row)} | " + " | ".join(cells) + " |")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    out = {"model": args.model or "moses-selfies (shipped)", "n": args.n, "seed": args.seed, "rows": rows,
+    out = {"model": args.model or f"{molvae.generate.DEFAULT_MODEL} (shipped default)", "n": args.n, "seed": args.seed, "rows": rows,
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
                        "threads": torch.get_num_threads()}}
     args.json.write_text(json.dumps(out, indent=1))

@@ -1,0 +1,75 @@
+"""The models shipped in molvae/pretrained/: each loads offline, samples, reconstructs unseen MOSES test
+molecules and carries what the checkpoint format and the model card promise."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import molvae
+from molvae.generate import DEFAULT_MODEL, pretrained_dir
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SHIPPED = sorted(p.name for p in pretrained_dir().iterdir() if p.is_dir()) if pretrained_dir().is_dir() else []
+TEST = pd.read_csv(Path(__file__).resolve().parent.parent / "data" / "moses_test_2k.csv")["SMILES"].tolist()
+
+
+def test_default_model_is_shipped() -> None:
+    assert DEFAULT_MODEL in SHIPPED
+
+
+@pytest.fixture(scope="module", params=SHIPPED)
+def shipped(request: pytest.FixtureRequest) -> tuple[str, molvae.MolVAE]:
+    # fp32: bf16 kernels differ between CPUs, and the assertions below must not depend on the machine.
+    return request.param, molvae.load(request.param, device="cpu", precision="fp32", n_jobs=1)
+
+
+def test_files_size_and_card(shipped: tuple[str, molvae.MolVAE]) -> None:
+    name, _ = shipped
+    folder = pretrained_dir() / name
+    files = {p.name for p in folder.iterdir()}
+    assert {"model.safetensors", "config.json", "vocab.json", "train_hashes.npy", "MODEL_CARD.md"} <= files
+    assert not {"trainer_state.json", "trainer_state.safetensors"} & files
+    assert (folder / "model.safetensors").stat().st_size <= 20e6
+    config = json.loads((folder / "config.json").read_text())
+    assert name.split("-")[-1] == config["representation"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "MOSES" in card and "FCD/Test" in card and config["representation"].upper() in card
+
+
+def test_samples_are_valid_novel_and_scored(shipped: tuple[str, molvae.MolVAE]) -> None:
+    name, vae = shipped
+    df = vae.sample(200, seed=0)
+    a = vae.sample(200, seed=0)
+    assert df["smiles"].tolist() == a["smiles"].tolist()
+    valid = df[df["valid"]]
+    # Measured over 30,000 samples: SELFIES 1.000, SMILES .879; 200 draws leave a wide margin.
+    assert len(valid) == 200 if vae.tokenizer.representation == "selfies" else len(valid) >= 140
+    assert valid["canonical"].nunique() >= 0.98 * len(valid)
+    assert valid["novel"].mean() > 0.9
+    assert valid["logp"].between(-5, 10).all() and valid["qed"].between(0, 1).all()
+
+
+def test_reconstructs_unseen_test_molecules(shipped: tuple[str, molvae.MolVAE]) -> None:
+    _, vae = shipped
+    out = vae.reconstruct(TEST[:100], seed=0)
+    assert len(out) == 100 and out["exact"].mean() >= 0.3  # first 1,000 MOSES test molecules: .56 (both shipped models)
+
+
+def test_property_head_tracks_rdkit(shipped: tuple[str, molvae.MolVAE]) -> None:
+    _, vae = shipped
+    pred = vae.predict(TEST[:300], rdkit=True)
+    assert pred["logp"].corr(pred["logp_rdkit"]) > 0.85  # R^2 on 5,000 test molecules: .93 (SELFIES), .96 (SMILES)
+
+
+def test_cli_sample_with_no_model_named_uses_the_default(run, tmp_path: Path) -> None:
+    out = tmp_path / "ten.csv"
+    code, text = run("sample", "--n", 10, "--seed", 0, "--device", "cpu", "-o", out)
+    assert code == 0, text
+    assert len(pd.read_csv(out)) == 10 and "10 molecules, valid" in text
+    record = json.loads(out.with_suffix(".config.json").read_text())
+    assert record["model"]["name"] == DEFAULT_MODEL and record["settings"]["model"] is None
+    assert Path(record["model"]["path"]) == pretrained_dir() / DEFAULT_MODEL

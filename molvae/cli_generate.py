@@ -150,9 +150,11 @@ def _print_table(df: pd.DataFrame, title: str) -> None:
 
 
 def model_facts(vae: Any) -> dict[str, Any]:
-    """The model part of a run record: shipped name (or None), directory, representation."""
+    """The model part of a run record: shipped name (or None), directory, representation, and the
+    device and precision "auto" resolved to (bf16 and fp32 draw different molecules from one seed)."""
     return {"name": vae.name, "path": str(vae.path) if vae.path is not None else None,
-            "representation": vae.tokenizer.representation}
+            "representation": vae.tokenizer.representation, "device": str(vae.device),
+            "precision": vae.precision}
 
 
 def _emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None = None,

@@ -46,7 +46,8 @@ __all__ = [
     "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "load_checkpoint", "read_config",
     "is_checkpoint", "save_history", "read_history",
     "smiles_hash", "hash_smiles", "save_train_hashes", "load_train_hashes", "atomic_write_bytes",
-    "atomic_write_text", "library_versions", "copy_checkpoint", "remove_training_files",
+    "atomic_write_text", "library_versions", "copy_checkpoint", "remove_training_files", "json_text",
+    "read_safetensors", "load_weights",
 ]
 
 FORMAT = "molvae-checkpoint"
@@ -77,7 +78,8 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _json_dumps(obj: Any) -> str:
+def json_text(obj: Any) -> str:
+    """`obj` as the indented, NaN-free JSON text every checkpoint JSON file holds."""
     return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
@@ -162,7 +164,7 @@ def save_model(
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         atomic_write_bytes(path / WEIGHTS, st_save_bytes(state, metadata={"format": FORMAT}))
     atomic_write_text(path / VOCAB, vocab.to_json())
-    atomic_write_text(path / CONFIG, _json_dumps(config))
+    atomic_write_text(path / CONFIG, json_text(config))
     return path
 
 
@@ -227,9 +229,9 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         raise CheckpointError(f"{path} has no readable {VOCAB}: {exc}") from exc
     if len(vocab) != model_cfg.vocab_size:
         raise CheckpointError(f"{path}: {VOCAB} has {len(vocab)} tokens but the model expects {model_cfg.vocab_size}.")
-    state = _read_safetensors(path / WEIGHTS)[0]
+    state = read_safetensors(path / WEIGHTS)[0]
     model = VAE(model_cfg)
-    _load_weights(model, state, path / WEIGHTS)
+    load_weights(model, state, path / WEIGHTS)
     model.to(device).eval()
     meta = CheckpointMeta(
         path=path, model_config=model_cfg, tokenizer=tokenizer, vocab=vocab, prop_names=tuple(prop_stats),
@@ -239,7 +241,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     return model, meta
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and the header's __metadata__ of a safetensors file, from one read."""
     try:
         data = path.read_bytes()
@@ -255,7 +257,8 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
     return tensors, meta
 
 
-def _load_weights(model: VAE, state: Mapping[str, torch.Tensor], source: Path) -> None:
+def load_weights(model: VAE, state: Mapping[str, torch.Tensor], source: Path) -> None:
+    """Load `state` into `model` strictly; CheckpointError naming `source` and the mismatched keys."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from molvae import checkpoint as ckpt
-from molvae import trainer_state
 from molvae import data as mdata
+from molvae import trainer_state
 from molvae.errors import CheckpointError, MolvaeError
 from molvae.model import VAE, ModelConfig
 from molvae.runtime import DistInfo, autocast, init_distributed, peak_rss_mib, resolve_amp, resolve_device

@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import save as st_save_bytes
 
 from molvae.checkpoint import (
-    FORMAT, FORMAT_VERSION, STATE_JSON, STATE_TENSORS, _json_dumps, _load_weights, _read_safetensors,
-    atomic_write_bytes, atomic_write_text, read_config,
+    FORMAT, FORMAT_VERSION, STATE_JSON, STATE_TENSORS, atomic_write_bytes, atomic_write_text, json_text,
+    load_weights, read_config, read_safetensors,
 )
 from molvae.errors import CheckpointError
 
@@ -79,7 +79,7 @@ def save_trainer_state(path: str | os.PathLike[str], model: torch.nn.Module, opt
     }
     text = json.dumps(full, allow_nan=False)
     atomic_write_bytes(path / STATE_TENSORS, st_save_bytes(tensors, metadata={"state": text}))
-    atomic_write_text(path / STATE_JSON, _json_dumps(full))
+    atomic_write_text(path / STATE_JSON, json_text(full))
 
 
 def load_trainer_state(path: str | os.PathLike[str], model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -99,7 +99,7 @@ def load_trainer_state(path: str | os.PathLike[str], model: torch.nn.Module, opt
         raise CheckpointError(
             f"{path} has no {STATE_TENSORS}: it is a model checkpoint but holds no state to resume training from."
         )
-    tensors, meta = _read_safetensors(path / STATE_TENSORS)
+    tensors, meta = read_safetensors(path / STATE_TENSORS)
     try:
         state = json.loads(meta["state"])
     except (KeyError, json.JSONDecodeError) as exc:
@@ -107,7 +107,7 @@ def load_trainer_state(path: str | os.PathLike[str], model: torch.nn.Module, opt
     if state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} trainer state has format_version {state.get('format_version')!r}; "
                               f"this molvae reads {FORMAT_VERSION}.")
-    _load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path / STATE_TENSORS)
+    load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path / STATE_TENSORS)
     opt = state["optimizer"]
     if opt["class"] != type(optimizer).__name__:
         raise CheckpointError(f"{path}: optimizer {opt['class']} in the checkpoint, {type(optimizer).__name__} now.")

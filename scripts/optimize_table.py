@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 import molvae  # noqa: E402
 from molvae.optimize import optimize  # noqa: E402
+from molvae.runtime import hardware_summary  # noqa: E402
 
 TASKS = (("logP", "logp"), ("QED", "qed"))
 METHODS = ("gradient", "random")
@@ -59,10 +58,8 @@ def main() -> None:
                   f"{r['improved']}/{r['n_starts']} | {r['pred_at_result']:.2f} | {r['n_decoded']} | {r['seconds']} |",
                   flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"model": args.model or f"{molvae.generate.DEFAULT_MODEL} (shipped default)", "seed": args.seed,
-                                     "rows": rows, "machine": {"platform": platform.platform(),
-                                                               "cpus": os.cpu_count(), "threads": args.threads,
-                                                               "torch": torch.__version__}}, indent=1))
+    args.json.write_text(json.dumps({"model": vae.name, "model_path": str(vae.path), "seed": args.seed,
+                                     "rows": rows, "hardware": hardware_summary(vae.device)}, indent=1))
     print(f"wrote {args.json}")
 
 

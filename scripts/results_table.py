@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--md", type=Path, help="Also write the table to this file.")
     args = ap.parse_args()
     results = [json.loads(p.read_text()) for p in args.json]
-    text = table(results[0] if len(results) == 1 else results, args.labels)
+    text = table(results, args.labels)
     print(text)
     if args.md:
         args.md.write_text(text + "\n")

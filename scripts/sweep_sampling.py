@@ -14,27 +14,24 @@ share of valid samples with a ring of 8 or more atoms, which MOSES's filters rej
     python scripts/sweep_sampling.py [--model moses-smiles] [--n 10000] [--seed 0]
         [--temperatures 1.0 0.9 0.8 0.7 0.6] [--greedy] [--posterior] [--json runs/sweep_sampling.json]
 
-Prints a table and writes JSON (settings, metrics, seconds, machine).
+Prints a table and writes JSON (settings, metrics, seconds, hardware).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from rdkit import Chem
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import molvae  # noqa: E402
 from molvae import chem, metrics  # noqa: E402
+from molvae.runtime import hardware_summary  # noqa: E402
 
 COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",
            "Filters", "Novelty", "Ring>=8")
@@ -42,8 +39,7 @@ COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Te
 
 def macrocycle_share(smiles: list[str]) -> float:
     """Share of the parseable SMILES with a ring of 8 or more atoms."""
-    with chem.rdkit_quiet():  # a SMILES model's invalid strings would print one RDKit error each
-        mols = [m for m in (Chem.MolFromSmiles(s) for s in smiles) if m is not None]
+    mols = [m for m in map(chem.to_mol, smiles) if m is not None]
     big = sum(chem.largest_ring(m) >= 8 for m in mols)
     return big / max(1, len(mols))
 
@@ -106,9 +102,8 @@ def main() -> None:
         print(f"| {label(row)} | " + " | ".join(cells) + " |")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    out = {"model": args.model or f"{molvae.generate.DEFAULT_MODEL} (shipped default)", "n": args.n, "seed": args.seed, "rows": rows,
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
-                       "threads": torch.get_num_threads()}}
+    out = {"model": vae.name, "model_path": str(vae.path), "n": args.n, "seed": args.seed, "rows": rows,
+           "hardware": hardware_summary(vae.device)}
     args.json.write_text(json.dumps(out, indent=1))
     print(f"\nwrote {args.json}")
 

@@ -157,16 +157,15 @@ def model_facts(vae: Any) -> dict[str, Any]:
             "precision": vae.precision}
 
 
-def _emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None = None,
-          command: str = "", settings: dict[str, Any] | None = None, vae: Any = None) -> None:
+def _emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None, command: str,
+          settings: dict[str, Any], vae: Any) -> None:
     """Print `df` as a table, or write it to `output` with its run record (`molvae.io.write_record`)."""
     from molvae.io import output_format, write_molecules, write_record
 
     if output is not None:
         output_format(output)  # unknown extension: usage error before anything else
         written = write_molecules(df, output)
-        record = write_record(output, f"molvae {command}", settings or {},
-                              model_facts(vae) if vae is not None else None,
+        record = write_record(output, f"molvae {command}", settings, model_facts(vae),
                               seed=df.attrs.get("seed"), rows=len(df), rows_written=written)
         _err().print(f"wrote {written} rows to {output} (settings in {record.name})")
     else:

@@ -1,6 +1,9 @@
 """molvae: a GRU variational autoencoder for molecules, with a property head for latent-space optimization.
 
-Heavy modules (torch, RDKit) load on first use, so `import molvae` stays fast.
+The public API is `load`, `MolVAE`, `optimize`, `evaluate`, `fit`, `TrainConfig` and the module `chem`,
+plus the subpackages `data`, `model`, `train`, `generation`, `optimization`, `evaluation` and `plotting`,
+whose `__init__` modules name their public functions. Heavy modules (torch, RDKit) load on first use, so
+`import molvae` stays fast.
 """
 from __future__ import annotations
 
@@ -8,18 +11,19 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["load", "MolVAE", "optimize", "evaluate", "chem", "charts", "plots", "__version__"]
+__all__ = ["load", "MolVAE", "optimize", "evaluate", "fit", "TrainConfig", "chem", "data", "model", "train",
+           "generation", "optimization", "evaluation", "plotting", "__version__"]
 
+# public name -> (module, attribute or None for the module itself)
 _LAZY = {
-    "load": ("molvae.generate", "load"),
-    "MolVAE": ("molvae.generate", "MolVAE"),
-    # the module itself is callable (molvae.optimize(...)) and also holds Constraints etc.; returning the
-    # function on first access and the module afterwards (once imported) would make the attribute change type
-    "optimize": ("molvae.optimize", None),
-    "evaluate": ("molvae.metrics", "evaluate"),
-    "chem": ("molvae.chem", None),
-    "charts": ("molvae.charts", None),
-    "plots": ("molvae.plots", None),
+    "load": ("molvae.generation.api", "load"),
+    "MolVAE": ("molvae.generation.api", "MolVAE"),
+    "optimize": ("molvae.optimization.run", "optimize"),
+    "evaluate": ("molvae.evaluation.moses", "evaluate"),
+    "fit": ("molvae.train.loop", "fit"),
+    "TrainConfig": ("molvae.train.config", "TrainConfig"),
+    **{name: (f"molvae.{name}", None) for name in ("chem", "data", "model", "train", "generation", "optimization",
+                                                   "evaluation", "plotting")},
 }
 
 

@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     import torch
 
-    from molvae.metrics import evaluate, format_table
-    from molvae.moses_data import fetch_moses
+    from molvae.evaluation.moses import evaluate, format_table
+    from molvae.data.datasets import fetch_moses
 
     paths = fetch_moses()
     gen = pd.read_csv(paths["train"]).sample(args.n, random_state=args.seed)["SMILES"].tolist()

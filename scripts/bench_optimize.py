@@ -1,6 +1,6 @@
 """Latent-space optimization benchmark (GUIDE.md section 6), gradient vs random vs BO at equal budget.
 
-Tasks, each run by `molvae.optimize` with method gradient, random and bo:
+Tasks, each run by `molvae.optimization.run` with method gradient, random and bo:
 
 1. Top-3 QED: prior starts, the best three distinct molecules found within --budget decoded
    molecules (all methods decode the same latents count: n_starts x decode steps).
@@ -9,7 +9,7 @@ Tasks, each run by `molvae.optimize` with method gradient, random and bo:
               - (cycle + 0.0486)/0.2860, cycle = max(0, largest ring - 6) (networkx cycle basis)
    plogp_raw  logP - SA - cycle.
    The gradient method guides plogp from the model's logP and SA heads plus the ring
-   penalty of the last decoded molecule (molvae.objectives); results are RDKit values.
+   penalty of the last decoded molecule (molvae.optimization.objectives); results are RDKit values.
 3. Similarity-constrained improvement of plogp for the --n-molecules (default 800) MOSES
    test molecules with the lowest plogp, at Tanimoto (Morgan r=2, 2048 bits) >= 0.4 and
    >= 0.6 to the start, with --per-molecule-budget decoded molecules per start molecule.
@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO))
 import molvae
 from molvae import chem
 from molvae.errors import MolvaeError
-from molvae.optimize import DEFAULT_PRIOR_WEIGHT, optimize
+from molvae.optimization.run import DEFAULT_PRIOR_WEIGHT, optimize
 
 METHODS = ("gradient", "random", "bo")
 REFERENCES = {
@@ -60,7 +60,7 @@ REFERENCES = {
 
 def lowest_plogp(n: int, pool: int | None, n_jobs: int) -> pd.DataFrame:
     """The n MOSES test molecules with the lowest plogp (smiles, plogp), lowest first."""
-    from molvae.moses_data import cache_dir, fetch_moses
+    from molvae.data.datasets import cache_dir, fetch_moses
 
     test = pd.read_csv(fetch_moses()["test"])["SMILES"]
     if pool is not None:

@@ -117,7 +117,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import molvae
     import molvae.errors
-    from molvae.moses_data import embedded_path
+    from molvae.data.datasets import embedded_path
 
     train = pd.read_csv(embedded_path("train"))["SMILES"].astype(str).tolist()
     load0 = os.getloadavg()[0]

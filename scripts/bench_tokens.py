@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from molvae import chem  # noqa: E402
 from molvae.errors import TokenizationError  # noqa: E402
 from molvae.parallel import pmap, resolve_jobs  # noqa: E402
-from molvae.tokens import SPECIALS, Tokenizer, Vocabulary, tokenize_smiles  # noqa: E402
+from molvae.data.tokens import SPECIALS, Tokenizer, Vocabulary, tokenize_smiles  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "moses_train_20k.csv"
 N_EXAMPLES = 20  # failure examples kept in the JSON

@@ -41,19 +41,21 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from molvae import chem, data as mdata  # noqa: E402
+from molvae import chem  # noqa: E402
+from molvae import data as mdata
 from molvae.model import VAE, ModelConfig  # noqa: E402
 from molvae.runtime import autocast, hardware_summary, resolve_amp  # noqa: E402
-from molvae.schedules import kl_weight, lr_factor  # noqa: E402
-from molvae.tokens import Tokenizer, Vocabulary  # noqa: E402
-from molvae.train import TrainConfig, forward_backward, step_noise  # noqa: E402
+from molvae.train.schedules import kl_weight, lr_factor  # noqa: E402
+from molvae.data.tokens import Tokenizer, Vocabulary  # noqa: E402
+from molvae.train import TrainConfig  # noqa: E402
+from molvae.train.loop import forward_backward, step_noise  # noqa: E402
 
 
 # ------------------------------------------------------------------------- MOSES import
 def import_moses_vae(wheel: str | None) -> types.SimpleNamespace:
     """The MOSES VAE model, trainer and config parser, from the molsets wheel's sources."""
     if wheel is None:
-        from molvae.moses_data import find_moses_wheel
+        from molvae.data.datasets import find_moses_wheel
 
         wheel = str(find_moses_wheel())
     src = Path(tempfile.mkdtemp(prefix="moses_src_"))

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Check that `molvae.metrics.evaluate` agrees with the MOSES reference implementation.
+"""Check that `molvae.evaluate` agrees with the MOSES reference implementation.
 
 Runs MOSES's own `get_all_metrics` (molsets 0.3.1, imported from the wheel, never installed) and
-`molvae.metrics.evaluate` on the same fixed sample: generated = `--n-gen` MOSES test molecules with
+`molvae.evaluate` on the same fixed sample: generated = `--n-gen` MOSES test molecules with
 duplicates, randomized (non-canonical) SMILES, random character mutations and hand-written bad or
 odd strings mixed in; reference = `--n-ref` other test molecules and `--n-ref` scaffold-test
 molecules; training set = `--n-train` MOSES training molecules plus a fifth of the generated
@@ -47,7 +47,7 @@ ODD = ["", "C1CC", "c1cccc1", "CC(C)(C)(C)(C)C", "xyz", "CCO.CC", "C[N+](C)(C)C"
 def find_moses_source(arg: str | None, scratch: Path) -> Path:
     """Directory containing ``moses/`` (a wheel is unpacked into `scratch`)."""
     candidates = [arg, os.environ.get("MOLVAE_MOSES_WHEEL"), "/tmp/moses_src"]
-    from molvae.moses_data import MOLSETS_WHEEL, cache_dir
+    from molvae.data.datasets import MOLSETS_WHEEL, cache_dir
 
     candidates.append(str(cache_dir() / "wheels" / MOLSETS_WHEEL))
     for c in candidates:
@@ -55,7 +55,7 @@ def find_moses_source(arg: str | None, scratch: Path) -> Path:
             return Path(c)
         if c and Path(c).is_file() and c.endswith(".whl"):
             return unpack_wheel(Path(c), scratch)
-    from molvae.moses_data import find_moses_wheel
+    from molvae.data.datasets import find_moses_wheel
 
     return unpack_wheel(find_moses_wheel(), scratch)
 
@@ -176,7 +176,7 @@ def check(argv: list[str] | None, scratch: Path) -> int:
     ks = sorted({max(1, args.n_gen // 10), max(1, args.n_gen // 2)})
 
     from molvae.chem import rdkit_quiet
-    from molvae.metrics import evaluate
+    from molvae.evaluation.moses import evaluate
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(), rdkit_quiet():
@@ -214,7 +214,7 @@ def check(argv: list[str] | None, scratch: Path) -> int:
         good = bool(diff <= tol)
         ok &= good
         rows.append({"metric": ours_key, "moses": a, "molvae": b, "diff": diff, "tol": tol, "ok": good})
-    from molvae.metrics import METRIC_ORDER
+    from molvae.evaluation.moses import METRIC_ORDER
 
     rows.sort(key=lambda r: (METRIC_ORDER.index(r["metric"]) if r["metric"] in METRIC_ORDER else 1.5, r["metric"]))
     fcd_ref = "fcd_torch (MOSES)" if have_fcd_torch else "fcd package featurization (fcd_torch not installed)"

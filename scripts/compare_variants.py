@@ -46,9 +46,9 @@ def main() -> None:
     import torch
 
     import molvae
-    from molvae.metrics import evaluate
-    from molvae.model_metrics import reconstruction_accuracy
-    from molvae.moses_data import fetch_moses
+    from molvae.evaluation.moses import evaluate
+    from molvae.evaluation.model_metrics import reconstruction_accuracy
+    from molvae.data.datasets import fetch_moses
     from molvae.train import TrainConfig, fit
 
     out_dir = Path(args.out_dir)

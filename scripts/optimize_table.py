@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import molvae  # noqa: E402
-from molvae.optimize import optimize  # noqa: E402
+from molvae.optimization.run import optimize  # noqa: E402
 from molvae.runtime import hardware_summary  # noqa: E402
 
 TASKS = (("logP", "logp"), ("QED", "qed"))

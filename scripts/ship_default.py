@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from molvae.checkpoint import read_config
+from molvae.model.checkpoint import read_config
 
 SHIPPED = ("config.json", "vocab.json", "history.csv", "train_hashes.npy")
 

@@ -1,7 +1,7 @@
 """How the sampling settings move the MOSES metrics of one model: softmax temperature and decoding method.
 
 For each setting, N molecules are drawn from the prior N(0, I) with one seed and scored with the MOSES
-suite against the MOSES test, scaffold-test and training sets (`molvae.metrics.evaluate`). The README's
+suite against the MOSES test, scaffold-test and training sets (`molvae.evaluate`). The README's
 results row uses temperature 1.0 (the model's own distribution); this table shows what a user trades by
 lowering it: a temperature below 1 sharpens each token's softmax, which moves samples toward the
 decoder's most likely molecules (better distribution match, less diversity and novelty).
@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import molvae  # noqa: E402
-from molvae import chem, metrics  # noqa: E402
+from molvae import chem  # noqa: E402
+from molvae.evaluation import moses as metrics
 from molvae.runtime import hardware_summary  # noqa: E402
 
 COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",

@@ -56,7 +56,7 @@ def invoke_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *
     get; returns (exit code, stdout + stderr)."""
     import sys
 
-    from molvae import cli
+    from molvae.cli import app as cli
 
     monkeypatch.setattr(sys, "argv", ["molvae", *map(str, args)])
     monkeypatch.setenv("COLUMNS", "200")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from molvae.moses_data import embedded_path
+from molvae.data.datasets import embedded_path
 from tests.test_cli import run_cli
 
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from molvae import cli
-from molvae.cli_generate import summary_line
+from molvae.cli import app as cli
+from molvae.cli.generate import summary_line
 
 TRAIN = pd.read_csv(Path(__file__).parent / "data" / "gen_train.csv")["smiles"].tolist()
 

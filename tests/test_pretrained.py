@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import molvae
-from molvae.generate import DEFAULT_MODEL, pretrained_dir
+from molvae.generation.api import DEFAULT_MODEL, pretrained_dir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

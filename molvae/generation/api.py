@@ -1,0 +1,404 @@
+"""The notebook API: `molvae.load()` returns a `MolVAE`, which samples, encodes, decodes,
+reconstructs, interpolates, explores neighbourhoods and predicts properties.
+
+Every method that returns molecules returns a DataFrame with `smiles`, `valid`,
+`canonical`, the requested RDKit properties and `novel` (when the training set is known);
+see `molvae.generation.table`. Decoding is batched on the model's device (`molvae.model.inference`);
+RDKit work runs in `n_jobs` processes for long lists.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from molvae import chem
+from molvae.model import inference as sampling
+from molvae.generation.table import ids_to_tokens, molecule_table, property_names, to_smiles
+from molvae.generation.inputs import encode_batched, encode_inputs
+from molvae.errors import CheckpointError, DataError, UsageError
+from molvae.data.tokens import Tokenizer, Vocabulary
+
+__all__ = ["MolVAE", "load", "DEFAULT_MODEL", "pretrained_dir"]
+
+DEFAULT_MODEL = "moses-smiles"
+_DEFAULT_PROPERTIES = ("logp", "qed", "sa")
+
+
+def pretrained_dir() -> Path:
+    """Directory of the models shipped with the package (molvae/pretrained/)."""
+    return Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def _resolve_model_path(name_or_path: str | Path | None) -> Path:
+    """None -> the shipped default; a bare name -> molvae/pretrained/<name>; else a path."""
+    shipped = pretrained_dir()
+    available = sorted(p.name for p in shipped.iterdir() if p.is_dir()) if shipped.is_dir() else []
+    if name_or_path is None:
+        path = shipped / DEFAULT_MODEL
+        if not path.is_dir():
+            raise CheckpointError(
+                f"the default model {DEFAULT_MODEL!r} is not installed (looked in {shipped}); "
+                + (f"shipped models: {', '.join(available)}. " if available else "no models are shipped yet. ")
+                + "Train one with `molvae train --out DIR` and load it with molvae.load('DIR')."
+            )
+        return path
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if (shipped / str(name_or_path)).is_dir() and len(path.parts) == 1:
+        return shipped / str(name_or_path)
+    raise CheckpointError(
+        f"no model {str(name_or_path)!r}: not a checkpoint directory and not a shipped model name"
+        + (f" (shipped: {', '.join(available)})" if available else "")
+    )
+
+
+def load(name_or_path: str | Path | None = None, device: str = "auto", precision: str = "auto",
+         n_jobs: int | None = None) -> MolVAE:
+    """Load a model: None = the shipped default, a name = molvae/pretrained/<name>, or a
+    checkpoint directory written by `molvae train`.
+
+    device: "auto" (CUDA if available), "cpu", "cuda", "cuda:N". precision: "auto" (bf16 on
+    hardware that runs it natively), "fp32" or "bf16". n_jobs: processes for RDKit work
+    (None: all cores, used only for long lists). Raises CheckpointError if not found or
+    unreadable.
+    """
+    from molvae.model.checkpoint import load_checkpoint
+
+    path = _resolve_model_path(name_or_path)
+    dev = sampling.resolve_device(device)
+    model, meta = load_checkpoint(path, device=dev)
+    return MolVAE(
+        model, meta.tokenizer, meta.vocab, prop_stats=meta.prop_stats, train_hashes=meta.train_hashes(),
+        name=str(name_or_path) if name_or_path is not None else DEFAULT_MODEL, path=path,
+        device=dev, precision=precision, n_jobs=n_jobs,
+    )
+
+
+def _fresh_seed() -> int:
+    return int(np.random.SeedSequence().generate_state(1)[0])
+
+
+class MolVAE:
+    """A trained VAE with its tokenizer and vocabulary, ready for generation.
+
+    Construct with `molvae.load`, or directly from an in-memory `VAE` (e.g. after training).
+    prop_stats: {property name: (mean, std)} used to standardize the property head targets.
+    train_hashes / is_known: the training set, for the `novel` column (optional).
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, vocab: Vocabulary,
+                 prop_stats: Mapping[str, tuple[float, float]] | None = None,
+                 train_hashes: Any = None, name: str | None = None, path: Path | None = None,
+                 device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None):
+        if model.cfg.vocab_size != len(vocab):
+            raise CheckpointError(f"model vocabulary size {model.cfg.vocab_size} != vocabulary {len(vocab)}")
+        self.device = sampling.resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer, self.vocab = tokenizer, vocab
+        self.prop_stats = dict(prop_stats or {})
+        self.prop_names = tuple(self.prop_stats)
+        self.train_hashes = train_hashes
+        self.name, self.path = name, path
+        self.precision = sampling.resolve_precision(precision, self.device)
+        self.n_jobs = n_jobs
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def latent_dim(self) -> int:
+        return int(self.model.cfg.latent_dim)
+
+    @property
+    def max_len(self) -> int:
+        """Longest decoded sequence in tokens, BOS and EOS included."""
+        return int(self.model.cfg.max_len)
+
+    def __repr__(self) -> str:
+        props = ", ".join(self.prop_names) or "none"
+        n = sum(p.numel() for p in self.model.parameters())
+        return (f"MolVAE({self.name or 'unnamed'}: {self.tokenizer.representation}, {len(self.vocab)} tokens, "
+                f"latent {self.latent_dim}, properties {props}, {n / 1e6:.2f}M parameters, "
+                f"{self.device.type}/{self.precision})")
+
+    def _is_known(self) -> Any:
+        """Training-set lookup for the `novel` column, or None when the training set is unknown."""
+        if self.train_hashes is None:
+            return None
+        from molvae.model.checkpoint import smiles_hash
+
+        known = np.sort(np.asarray(self.train_hashes, dtype=np.uint64))
+
+        def is_known(canonical: Sequence[str]) -> np.ndarray:
+            h = np.fromiter((smiles_hash(s) for s in canonical), dtype=np.uint64, count=len(canonical))
+            pos = np.minimum(np.searchsorted(known, h), max(len(known) - 1, 0))
+            return (known[pos] == h) if len(known) else np.zeros(len(h), dtype=bool)
+        return is_known
+
+    def _jobs(self, n_jobs: int | None) -> int | None:
+        return self.n_jobs if n_jobs is None else n_jobs
+
+    def _table(self, ids: np.ndarray, properties: Sequence[str] | str | None, n_jobs: int | None) -> pd.DataFrame:
+        return molecule_table(ids_to_tokens(ids, self.vocab), self.tokenizer, property_names(properties),
+                              self._jobs(n_jobs), self._is_known())
+
+    def _batch_size(self, batch_size: int | None) -> int:
+        """Default 1024 latents at once on CPU, 8192 on a GPU."""
+        if batch_size is None:
+            return 1024 if self.device.type == "cpu" else 8192
+        return sampling.check_positive_int(batch_size, "batch_size")
+
+    # ------------------------------------------------------------- decoding
+    def _decode_ids(self, z: torch.Tensor, method: str, temperature: float, seed: int, beam_width: int,
+                    batch_size: int | None, max_len: int | None = None) -> np.ndarray:
+        """Decode CPU latents (n, Z) -> ids (n, L) int64 (see `sampling.decode`)."""
+        return sampling.decode(self.model, z, method, temperature, seed, beam_width, self._batch_size(batch_size),
+                               max_len, self.precision, banned=(self.vocab.unk_id,))
+
+    def _as_latents(self, z: Any) -> torch.Tensor:
+        """Latents as a float32 CPU tensor (n, Z); a single vector (Z,) becomes (1, Z)."""
+        try:
+            arr = torch.as_tensor(np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z,
+                                             dtype=np.float32))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"z must be a numeric array of shape (n, {self.latent_dim}): {exc}") from exc
+        if arr.ndim == 1:
+            arr = arr.unsqueeze(0)
+        if arr.ndim != 2 or arr.size(1) != self.latent_dim:
+            raise UsageError(
+                f"z has shape {tuple(arr.shape)}, but this model's latent vectors have {self.latent_dim} "
+                f"dimensions: pass an array of shape (n, {self.latent_dim})"
+            )
+        if not bool(torch.isfinite(arr).all()):
+            raise UsageError("z contains NaN or infinite values")
+        return arr
+
+    def sample(self, n: int, temperature: float = 1.0, seed: int | None = None, method: str = "multinomial",
+               beam_width: int = 5, batch_size: int | None = None,
+               properties: Sequence[str] | None = _DEFAULT_PROPERTIES, unique_valid: bool = False,
+               max_len: int | None = None, n_jobs: int | None = None) -> pd.DataFrame:
+        """Generate `n` molecules from latents drawn from the prior N(0, I).
+
+        method: "multinomial" (tokens drawn from softmax(logits / temperature)), "greedy"
+        (argmax: one molecule per latent) or "beam" (the best of `beam_width` beams per latent).
+        seed: makes the result reproducible for the same device, batch_size and precision;
+        None picks a fresh seed (stored in `df.attrs["seed"]`). unique_valid: keep drawing
+        until n distinct valid molecules are found (at most 20 n draws; with fewer, a
+        warning says so and fewer rows are returned). Returns the molecule table with
+        `df.attrs` = {seed, method, temperature, n_drawn, seconds}.
+        """
+        n = sampling.check_positive_int(n, "n")
+        sampling.check_temperature(temperature)
+        names = property_names(properties)
+        seed = _fresh_seed() if seed is None else int(seed)
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(seed)
+        if not unique_valid:
+            z = torch.randn(int(n), self.latent_dim, generator=gen)
+            ids = self._decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len)
+            df, drawn = self._table(ids, names, n_jobs), int(n)
+        else:
+            df, drawn = self._sample_unique(int(n), gen, method, temperature, seed, beam_width, batch_size,
+                                            names, max_len, n_jobs)
+        df.attrs.update(seed=seed, method=method, temperature=float(temperature), n_drawn=drawn,
+                        seconds=time.perf_counter() - t0)
+        return df
+
+    def _sample_unique(self, n: int, gen: torch.Generator, method: str, temperature: float, seed: int,
+                       beam_width: int, batch_size: int | None, names: tuple[str, ...], max_len: int | None,
+                       n_jobs: int | None) -> tuple[pd.DataFrame, int]:
+        kept: list[pd.DataFrame] = []
+        seen: set[str] = set()
+        found, drawn, budget, round_ = 0, 0, 20 * n, 0
+        while found < n and drawn < budget:
+            # Ask for what is missing plus a margin for invalid and repeated draws.
+            m = min(budget - drawn, max(64, int((n - found) * 1.3)))
+            z = torch.randn(m, self.latent_dim, generator=gen)
+            ids = self._decode_ids(z, method, temperature, sampling.sub_seed(seed, 1_000_003, round_), beam_width,
+                                   batch_size, max_len)
+            part = self._table(ids, (), n_jobs)
+            drawn, round_ = drawn + m, round_ + 1
+            fresh = part["valid"].to_numpy() & ~part["canonical"].duplicated().to_numpy()
+            fresh &= ~part["canonical"].isin(seen).to_numpy()
+            part = part[fresh].head(n - found)
+            seen.update(part["canonical"])
+            kept.append(part)
+            found += len(part)
+        df = pd.concat(kept, ignore_index=True)
+        if found < n:
+            warnings.warn(f"only {found} distinct valid molecules in {drawn} draws (asked for {n})",
+                          RuntimeWarning, stacklevel=3)
+        if names:
+            values = chem.properties(df["canonical"].tolist(), names, n_jobs=self._jobs(n_jobs))
+            cols = [c for c in df.columns if c != "novel"]
+            df = pd.concat([df[cols], values, df[["novel"]] if "novel" in df else None], axis=1)
+        return df, drawn
+
+    def decode(self, z: Any, method: str = "greedy", temperature: float = 1.0, seed: int | None = None,
+               beam_width: int = 5, batch_size: int | None = None, max_len: int | None = None) -> list[str]:
+        """SMILES strings decoded from latents z, array (n, latent_dim) or one vector.
+
+        Greedy by default (deterministic); "multinomial" and "beam" as in `sample`. Strings
+        are returned as decoded (SELFIES converted to SMILES), not validated; see `sample`'s
+        table for validity.
+        """
+        zt = self._as_latents(z)
+        seed = _fresh_seed() if seed is None else int(seed)
+        ids = self._decode_ids(zt, method, temperature, seed, beam_width, batch_size, max_len)
+        return self._strings(ids)
+
+    def _strings(self, ids: np.ndarray) -> list[str]:
+        return [to_smiles(toks, self.tokenizer) for toks in ids_to_tokens(ids, self.vocab)]
+
+    def decode_table(self, z: Any, method: str = "greedy", temperature: float = 1.0, seed: int | None = None,
+                     beam_width: int = 5, batch_size: int | None = None,
+                     properties: Sequence[str] | None = _DEFAULT_PROPERTIES, n_jobs: int | None = None) -> pd.DataFrame:
+        """Like `decode`, but returns the molecule table (smiles, valid, canonical, properties, novel)."""
+        zt = self._as_latents(z)
+        seed = _fresh_seed() if seed is None else int(seed)
+        ids = self._decode_ids(zt, method, temperature, seed, beam_width, batch_size)
+        return self._table(ids, properties, n_jobs)
+
+    # ------------------------------------------------------------- encoding
+    def encode(self, smiles: str | Sequence[str], sample: bool = False, on_invalid: str = "error",
+               seed: int | None = None, batch_size: int | None = None, return_rows: bool = False) -> Any:
+        """Latent vectors (n, latent_dim) float32 for molecules given as SMILES.
+
+        Posterior means, or with `sample=True` draws from the posterior (seeded by `seed`).
+        Each SMILES is parsed, canonicalized and tokenized first; a row that does not parse
+        or holds tokens outside the model's vocabulary raises DataError naming the row, the
+        value and the reason (on_invalid="error", before any model work) or is skipped with
+        a warning (on_invalid="skip"). return_rows=True also returns the input indices of
+        the rows encoded, int64 (m,).
+        """
+        items = [smiles] if isinstance(smiles, str) else list(smiles)
+        enc = encode_inputs(items, self.tokenizer, self.vocab, on_invalid)
+        mu, logvar = encode_batched(self.model, enc.ids, self._batch_size(batch_size), self.precision)
+        z = mu
+        if sample:
+            gen = torch.Generator().manual_seed(_fresh_seed() if seed is None else int(seed))
+            eps = torch.randn(mu.shape, generator=gen).numpy()
+            z = (mu + np.exp(0.5 * logvar) * eps).astype(np.float32)
+        return (z, enc.rows) if return_rows else z
+
+    def _encode_one(self, smiles: str, what: str) -> np.ndarray:
+        try:
+            return self.encode([smiles])[0]
+        except DataError as exc:
+            raise DataError(f"cannot encode the {what}: {exc}") from exc
+
+    # ---------------------------------------------------------- applications
+    def reconstruct(self, smiles: str | Sequence[str], method: str = "greedy", on_invalid: str = "error",
+                    properties: Sequence[str] | None = (), seed: int | None = None, beam_width: int = 5,
+                    batch_size: int | None = None, n_jobs: int | None = None) -> pd.DataFrame:
+        """Encode each molecule to its posterior mean and decode it again.
+
+        Returns one row per encoded input: `row` (input index), `input`, `output` (the decoded
+        SMILES, as GUIDE section 2 names it), the molecule table of the decoded output (its
+        `smiles` column equals `output`, so the table joins with every other one), and `exact`
+        (the output's canonical SMILES equals the input's).
+        """
+        items = [smiles] if isinstance(smiles, str) else list(smiles)
+        z, rows = self.encode(items, on_invalid=on_invalid, batch_size=batch_size, return_rows=True)
+        seed = _fresh_seed() if seed is None else int(seed)
+        ids = self._decode_ids(torch.from_numpy(z), method, 1.0, seed, beam_width, batch_size)
+        df = self._table(ids, properties, n_jobs)
+        inputs = [items[i] for i in rows]
+        target = chem.canonical_many(inputs, n_jobs=self._jobs(n_jobs))
+        df.insert(0, "row", rows)
+        df.insert(1, "input", pd.Series(inputs, dtype=object))
+        df.insert(2, "output", df["smiles"])
+        df.insert(df.columns.get_loc("canonical") + 1, "exact",
+                  np.asarray([c is not None and c == t for c, t in zip(df["canonical"], target)], dtype=bool))
+        return df
+
+    def interpolate(self, a: str, b: str, steps: int = 8, kind: str = "linear", method: str = "greedy",
+                    properties: Sequence[str] | None = _DEFAULT_PROPERTIES, seed: int | None = None) -> pd.DataFrame:
+        """Decode `steps` evenly spaced points (endpoints included) between the latent means
+        of molecules `a` and `b`. kind "linear" or "slerp" (spherical, keeps the norm
+        typical of the prior). Adds columns `step`, `t`, `sim_a`, `sim_b` (Tanimoto)."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise UsageError(f"steps must be an integer >= 2 (the endpoints count), got {steps!r}")
+        if kind not in ("linear", "slerp"):
+            raise UsageError(f"unknown interpolation kind {kind!r}; expected linear or slerp")
+        za, zb = self._encode_one(a, "first molecule"), self._encode_one(b, "second molecule")
+        t = np.linspace(0.0, 1.0, int(steps))
+        z = sampling.slerp(za, zb, t) if kind == "slerp" else za[None] + t[:, None] * (zb - za)[None]
+        df = self.decode_table(z, method=method, seed=seed, properties=properties)
+        df.insert(0, "step", np.arange(int(steps)))
+        df.insert(1, "t", t)
+        df["sim_a"] = chem.bulk_tanimoto(a, df["smiles"].tolist())
+        df["sim_b"] = chem.bulk_tanimoto(b, df["smiles"].tolist())
+        return df
+
+    def neighbors(self, smiles: str, n: int = 10, radius: float = 0.5, seed: int | None = None,
+                  method: str = "greedy", properties: Sequence[str] | None = _DEFAULT_PROPERTIES,
+                  unique: bool = False) -> pd.DataFrame:
+        """Molecules decoded from `n` random points around `smiles`'s latent mean:
+        z = mu + radius * eps, eps ~ N(0, I) (radius is the noise std per dimension).
+
+        Adds `distance` (||z - mu||) and `similarity` (Tanimoto to `smiles`), sorted by
+        similarity, most similar first. unique=True drops invalid rows, repeats and the
+        query itself.
+        """
+        n = sampling.check_positive_int(n, "n")
+        try:
+            radius = float(radius)
+        except (TypeError, ValueError):
+            radius = float("nan")
+        if not np.isfinite(radius) or radius < 0:
+            raise UsageError(f"radius must be a finite number >= 0, got {radius!r}")
+        mu = self._encode_one(smiles, "query molecule")
+        seed = _fresh_seed() if seed is None else int(seed)
+        eps = torch.randn(int(n), self.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
+        z = mu[None] + radius * eps
+        df = self.decode_table(z, method=method, seed=seed, properties=properties)
+        df["distance"] = np.linalg.norm(z - mu[None], axis=1)
+        df["similarity"] = chem.bulk_tanimoto(smiles, df["smiles"].tolist())
+        if unique:
+            query = chem.canonical(smiles)
+            df = df[df["valid"] & ~df["canonical"].duplicated() & (df["canonical"] != query)]
+        df = df.sort_values("similarity", ascending=False, kind="stable").reset_index(drop=True)
+        df.attrs["seed"] = seed
+        return df
+
+    def predict(self, smiles: str | Sequence[str], on_invalid: str = "error", rdkit: bool = False,
+                batch_size: int | None = None) -> pd.DataFrame:
+        """Property-head predictions from the latent means, in the training data's units.
+
+        Columns: `row` (input index), `smiles` (the input), one float column per property
+        the model was trained on; with rdkit=True also `<name>_rdkit`, RDKit's value for
+        names RDKit computes (to compare with).
+        """
+        if self.model.prop_head is None or not self.prop_names:
+            raise UsageError("this model was trained without properties; it has no property head to predict with")
+        items = [smiles] if isinstance(smiles, str) else list(smiles)
+        z, rows = self.encode(items, on_invalid=on_invalid, batch_size=batch_size, return_rows=True)
+        with torch.no_grad():
+            pred = self.model.predict_props(torch.from_numpy(z).to(self.device)).float().cpu().numpy()
+        inputs = [items[i] for i in rows]
+        df = pd.DataFrame({"row": rows, "smiles": pd.Series(inputs, dtype=object)})
+        for j, name in enumerate(self.prop_names):
+            mean, std = self.prop_stats[name]
+            df[name] = pred[:, j].astype(np.float64) * float(std) + float(mean)
+        if rdkit:
+            known = [n for n in self.prop_names if n in chem.PROPERTY_NAMES]
+            if known:
+                values = chem.properties(inputs, known)
+                for name in known:
+                    df[f"{name}_rdkit"] = values[name].to_numpy()
+        return df
+
+    def grid(self, df: pd.DataFrame, n: int = 24, legend: str | None = "qed", path: str | Path | None = None,
+             **kwargs: Any) -> Any:
+        """Molecule grid image of a result table (see `molvae.plotting.grid`)."""
+        from molvae.plotting.molecules import grid
+
+        return grid(df, n=n, legend=legend, path=path, **kwargs)
+

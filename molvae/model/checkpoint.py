@@ -1,0 +1,340 @@
+"""Checkpoint directories: safetensors + JSON only, written atomically, never unpickled.
+
+Layout of a checkpoint directory (GUIDE section 4):
+
+    config.json                 format, format_version, model config, tokenizer (incl. SELFIES
+                                constraints), representation, properties with mean/std,
+                                library versions, training-data hash, resolved train config
+    model.safetensors           weights of the model to use (the best validation epoch)
+    vocab.json                  the Vocabulary (molvae.data.tokens JSON format)
+    history.csv                 one row per finished epoch
+    train_hashes.npy            sorted uint64 `smiles_hash` of the training SMILES (novelty)
+    trainer_state.safetensors   for --resume (written by molvae.train.state): last-epoch weights
+                                ("model.*"), optimizer tensors ("optim.*"), torch/numpy RNG states
+                                ("rng.*"); its metadata carries the JSON state too, so tensors
+                                and state are one atomic file
+    trainer_state.json          readable copy of that JSON state: epoch, step, best validation,
+                                scheduler state, optimizer hyper-parameters, python RNG state
+
+Every file is written to a temporary name in the same directory and renamed over the old
+one (`os.replace`), so a crash leaves each file either old or new, never torn. Files are
+written in the order model/config/history first and trainer_state last, so the trainer
+state never claims an epoch whose history is missing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load_bytes
+from safetensors.torch import save as st_save_bytes
+
+from molvae.errors import CheckpointError
+from molvae.model.vae import VAE, ModelConfig
+from molvae.data.tokens import Tokenizer, Vocabulary
+
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "load_checkpoint", "read_config",
+    "is_checkpoint", "save_history", "read_history",
+    "smiles_hash", "hash_smiles", "save_train_hashes", "load_train_hashes", "atomic_write_bytes",
+    "atomic_write_text", "library_versions", "copy_checkpoint", "remove_training_files", "json_text",
+    "read_safetensors", "load_weights",
+]
+
+FORMAT = "molvae-checkpoint"
+FORMAT_VERSION = 1
+CONFIG, WEIGHTS, VOCAB, HISTORY = "config.json", "model.safetensors", "vocab.json", "history.csv"
+STATE_TENSORS, STATE_JSON, TRAIN_HASHES = "trainer_state.safetensors", "trainer_state.json", "train_hashes.npy"
+
+
+# --------------------------------------------------------------------------- atomic I/O
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same directory and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_text(obj: Any) -> str:
+    """`obj` as the indented, NaN-free JSON text every checkpoint JSON file holds."""
+    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a checkpoint depends on ("" when absent)."""
+    out = {}
+    for name in ("molvae", "torch", "numpy", "selfies", "rdkit", "safetensors"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = ""
+    if not out["molvae"]:
+        from molvae import __version__
+
+        out["molvae"] = __version__
+    return out
+
+
+# ------------------------------------------------------------------------ model + meta
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """Everything in a checkpoint besides the weights.
+
+    prop_stats: {name: (mean, std)} in the order of the property head's outputs; the head
+    predicts standardized values, original units = pred * std + mean.
+    """
+
+    path: Path
+    model_config: ModelConfig
+    tokenizer: Tokenizer
+    vocab: Vocabulary
+    prop_names: tuple[str, ...]
+    prop_stats: dict[str, tuple[float, float]]
+    data_hash: str | None
+    versions: dict[str, str]
+    train_config: dict[str, Any] | None
+    config: dict[str, Any] = field(repr=False)
+
+    @property
+    def representation(self) -> str:
+        return self.tokenizer.representation
+
+    def history(self) -> "Any":
+        """The training history as a pandas DataFrame, or None when absent."""
+        return read_history(self.path)
+
+    def train_hashes(self) -> np.ndarray | None:
+        """Sorted uint64 hashes of the training SMILES, or None when absent."""
+        return load_train_hashes(self.path)
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    model: VAE,
+    tokenizer: Tokenizer,
+    vocab: Vocabulary,
+    prop_stats: Mapping[str, tuple[float, float]] | None = None,
+    data_hash: str | None = None,
+    train_config: Mapping[str, Any] | None = None,
+    weights: bool = True,
+) -> Path:
+    """Write config.json, vocab.json and (unless weights=False) model.safetensors to `path`."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if len(vocab) != model.cfg.vocab_size:
+        raise ValueError(f"vocabulary has {len(vocab)} tokens but the model {model.cfg.vocab_size}")
+    stats = dict(prop_stats or {})
+    if len(stats) != model.cfg.n_props:
+        raise ValueError(f"{len(stats)} property stats for a model with {model.cfg.n_props} outputs")
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "representation": tokenizer.representation,
+        "model": model.cfg.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+        "properties": [{"name": n, "mean": float(m), "std": float(s)} for n, (m, s) in stats.items()],
+        "data_hash": data_hash,
+        "versions": library_versions(),
+        "train": dict(train_config) if train_config is not None else None,
+    }
+    if weights:
+        state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        atomic_write_bytes(path / WEIGHTS, st_save_bytes(state, metadata={"format": FORMAT}))
+    atomic_write_text(path / VOCAB, vocab.to_json())
+    atomic_write_text(path / CONFIG, json_text(config))
+    return path
+
+
+def is_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """True when `path` is a directory holding a molvae config.json."""
+    try:
+        read_config(path)
+        return True
+    except CheckpointError:
+        return False
+
+
+def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The validated config.json of checkpoint directory `path`.
+
+    Raises:
+        CheckpointError: not a directory, no config.json, not a molvae checkpoint, or a
+            format_version this molvae cannot read.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is not a directory; a molvae checkpoint is a directory with {CONFIG}.")
+    cfg_path = path / CONFIG
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{path} is not a molvae checkpoint: it has no {CONFIG}.")
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cfg_path} cannot be read as JSON: {exc}") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a molvae checkpoint ({CONFIG} lacks \"format\": \"{FORMAT}\").")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format_version {version!r}, but this molvae reads version {FORMAT_VERSION}; "
+            "use the molvae release that wrote it, or retrain."
+        )
+    return config
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[VAE, CheckpointMeta]:
+    """Load the model (in eval mode, on `device`) and its metadata from a checkpoint directory.
+
+    Only safetensors and JSON are read; nothing is unpickled.
+
+    Raises:
+        CheckpointError: see `read_config`; also missing/corrupt weights or vocabulary, or
+            weights that do not fit the configured architecture.
+    """
+    path = Path(path)
+    config = read_config(path)
+    try:
+        model_cfg = ModelConfig.from_dict(config["model"])
+        tokenizer = Tokenizer.from_dict(config["tokenizer"])
+        props = config.get("properties") or []
+        prop_stats = {p["name"]: (float(p["mean"]), float(p["std"])) for p in props}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path / CONFIG} is malformed: {exc}") from exc
+    try:
+        vocab = Vocabulary.from_json((path / VOCAB).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CheckpointError(f"{path} has no readable {VOCAB}: {exc}") from exc
+    if len(vocab) != model_cfg.vocab_size:
+        raise CheckpointError(f"{path}: {VOCAB} has {len(vocab)} tokens but the model expects {model_cfg.vocab_size}.")
+    state = read_safetensors(path / WEIGHTS)[0]
+    model = VAE(model_cfg)
+    load_weights(model, state, path / WEIGHTS)
+    model.to(device).eval()
+    meta = CheckpointMeta(
+        path=path, model_config=model_cfg, tokenizer=tokenizer, vocab=vocab, prop_names=tuple(prop_stats),
+        prop_stats=prop_stats, data_hash=config.get("data_hash"), versions=dict(config.get("versions") or {}),
+        train_config=config.get("train"), config=config,
+    )
+    return model, meta
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and the header's __metadata__ of a safetensors file, from one read."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+    try:
+        tensors = st_load_bytes(data)
+        # Format: 8-byte little-endian header length, then the JSON header.
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + n]).get("__metadata__") or {}
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a valid safetensors file: {exc}") from exc
+    return tensors, meta
+
+
+def load_weights(model: VAE, state: Mapping[str, torch.Tensor], source: Path) -> None:
+    """Load `state` into `model` strictly; CheckpointError naming `source` and the mismatched keys."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    bad = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or bad:
+        raise CheckpointError(
+            f"{source} does not fit the configured model: missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"wrong shape {bad[:5]}."
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def copy_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Copy the files of checkpoint `src` into directory `dst` (each atomically; config.json last)."""
+    src, dst = Path(src), Path(dst)
+    read_config(src)
+    names = (WEIGHTS, VOCAB, HISTORY, TRAIN_HASHES, STATE_TENSORS, STATE_JSON, CONFIG)
+    for name in names:
+        if (src / name).is_file():
+            atomic_write_bytes(dst / name, (src / name).read_bytes())
+    return dst
+
+
+def remove_training_files(path: str | os.PathLike[str]) -> list[str]:
+    """Delete the trainer state and history of an earlier run in `path`; returns the names removed."""
+    removed = []
+    for name in (STATE_JSON, STATE_TENSORS, HISTORY):
+        file = Path(path) / name
+        if file.is_file():
+            file.unlink()
+            removed.append(name)
+    return removed
+
+
+# ------------------------------------------------------------------------------ history
+def save_history(path: str | os.PathLike[str], history: Any) -> None:
+    """Write a pandas DataFrame as history.csv (atomically)."""
+    atomic_write_text(Path(path) / HISTORY, history.to_csv(index=False))
+
+
+def read_history(path: str | os.PathLike[str]) -> Any:
+    import pandas as pd
+
+    file = Path(path) / HISTORY
+    if not file.is_file():
+        return None
+    try:
+        return pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+# --------------------------------------------------------------------- training hashes
+def smiles_hash(smiles: str) -> int:
+    """Stable 64-bit hash of a (canonical) SMILES: first 8 bytes of blake2b, little-endian."""
+    return int.from_bytes(hashlib.blake2b(smiles.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def hash_smiles(smiles: Sequence[str]) -> np.ndarray:
+    """Sorted unique uint64 `smiles_hash` of each SMILES (membership: np.searchsorted / np.isin)."""
+    return np.unique(np.fromiter((smiles_hash(s) for s in smiles), dtype=np.uint64, count=len(smiles)))
+
+
+def save_train_hashes(path: str | os.PathLike[str], smiles: Sequence[str]) -> None:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, hash_smiles(smiles), allow_pickle=False)
+    atomic_write_bytes(Path(path) / TRAIN_HASHES, buf.getvalue())
+
+
+def load_train_hashes(path: str | os.PathLike[str]) -> np.ndarray | None:
+    file = Path(path) / TRAIN_HASHES
+    if not file.is_file():
+        return None
+    try:
+        return np.load(file, allow_pickle=False)
+    except ValueError as exc:
+        raise CheckpointError(f"{file} is not a plain numpy array: {exc}") from exc

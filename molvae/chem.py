@@ -30,7 +30,7 @@ from molvae.parallel import pmap
 
 __all__ = [
     "rdkit_quiet", "to_mol", "parse", "canonical", "canonical_many", "standardize",
-    "PROPERTY_NAMES", "property_name", "mol_properties", "properties",
+    "PROPERTY_NAMES", "name_key", "property_name", "penalized_logp", "mol_properties", "properties",
     "largest_ring", "passes_moses_filters", "pains_match", "brenk_match", "filters",
     "fingerprint", "tanimoto", "bulk_tanimoto",
 ]
@@ -169,12 +169,27 @@ _SA_MEAN, _SA_STD = 3.0525811293166134, 0.8335207024513095
 _CYCLE_MEAN, _CYCLE_STD = -0.0485696876403053, 0.2860212110245455
 
 
+def penalized_logp(logp: Any, sa: Any, cycle: Any, normalized: bool = True) -> Any:
+    """Penalized logP from its parts (floats, numpy or torch arrays of one shape): JT-VAE's normalized
+    form (each term standardized with its ZINC250k mean/std) or, with `normalized=False`, the raw
+    logP - SA - ring penalty. One definition for RDKit scores and the optimizer's differentiable guide."""
+    if not normalized:
+        return logp - sa - cycle
+    return (logp - _LOGP_MEAN) / _LOGP_STD - (sa - _SA_MEAN) / _SA_STD - (cycle - _CYCLE_MEAN) / _CYCLE_STD
+
+
+def name_key(name: str) -> str:
+    """The one spelling-insensitive form of a property name: stripped, lower case, ``-`` as ``_``
+    (``" logP"`` -> ``"logp"``, ``"heavy-atoms"`` -> ``"heavy_atoms"``); user columns too."""
+    return name.strip().lower().replace("-", "_")
+
+
 def property_name(name: str) -> str:
     """Normalize a property name case-insensitively (``"logP"`` -> ``"logp"``).
 
     Raises `UsageError` listing the valid names for anything else.
     """
-    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else None
+    key = name_key(name) if isinstance(name, str) else None
     if key not in PROPERTY_NAMES:
         raise UsageError(f"unknown property {name!r}; valid names: {', '.join(PROPERTY_NAMES)}")
     return key
@@ -243,10 +258,9 @@ def mol_properties(mol: Chem.Mol | None, names: Sequence[str] = ("logp", "qed", 
     out: dict[str, float] = {}
     for k in keys:
         if k == "plogp":
-            out[k] = ((get("logp") - _LOGP_MEAN) / _LOGP_STD - (get("sa") - _SA_MEAN) / _SA_STD
-                      - (get("cycle") - _CYCLE_MEAN) / _CYCLE_STD)
+            out[k] = penalized_logp(get("logp"), get("sa"), get("cycle"))
         elif k == "plogp_raw":
-            out[k] = get("logp") - get("sa") - get("cycle")
+            out[k] = penalized_logp(get("logp"), get("sa"), get("cycle"), normalized=False)
         else:
             out[k] = get(k)
     return out

@@ -58,12 +58,15 @@ def peak_rss_mib() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
-def resolve_device(device: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> cuda (this process's local rank) when available, else cpu; 'cuda' -> cuda:local_rank.
+def resolve_device(device: str | torch.device, local_rank: int = 0) -> torch.device:
+    """'auto' -> cuda (this process's local rank) when available, else cpu; 'cuda' -> cuda:local_rank;
+    a torch.device is returned as it is.
 
     Raises:
         UsageError: cuda requested but not available, or an unknown device string.
     """
+    if isinstance(device, torch.device):
+        return device
     d = str(device).lower()
     if d == "auto":
         d = "cuda" if torch.cuda.is_available() else "cpu"

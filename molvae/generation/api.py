@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import chem
-from molvae.model import inference as sampling
+from molvae import arguments, chem, runtime
+from molvae.model import inference
 from molvae.generation.table import ids_to_tokens, molecule_table, property_names, to_smiles
 from molvae.generation.inputs import encode_batched, encode_inputs
 from molvae.errors import CheckpointError, DataError, UsageError
@@ -73,7 +73,7 @@ def load(name_or_path: str | Path | None = None, device: str = "auto", precision
     from molvae.model.checkpoint import load_checkpoint
 
     path = _resolve_model_path(name_or_path)
-    dev = sampling.resolve_device(device)
+    dev = runtime.resolve_device(device)
     model, meta = load_checkpoint(path, device=dev)
     return MolVAE(
         model, meta.tokenizer, meta.vocab, prop_stats=meta.prop_stats, train_hashes=meta.train_hashes(),
@@ -100,14 +100,15 @@ class MolVAE:
                  device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None):
         if model.cfg.vocab_size != len(vocab):
             raise CheckpointError(f"model vocabulary size {model.cfg.vocab_size} != vocabulary {len(vocab)}")
-        self.device = sampling.resolve_device(device)
+        self.device = runtime.resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer, self.vocab = tokenizer, vocab
         self.prop_stats = dict(prop_stats or {})
         self.prop_names = tuple(self.prop_stats)
         self.train_hashes = train_hashes
         self.name, self.path = name, path
-        self.precision = sampling.resolve_precision(precision, self.device)
+        self.precision = inference.resolve_precision(arguments.choice(precision, "precision", inference.PRECISIONS),
+                                                    self.device)
         self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------- basics
@@ -152,13 +153,21 @@ class MolVAE:
         """Default 1024 latents at once on CPU, 8192 on a GPU."""
         if batch_size is None:
             return 1024 if self.device.type == "cpu" else 8192
-        return sampling.check_positive_int(batch_size, "batch_size")
+        return arguments.positive_int(batch_size, "batch_size")
 
     # ------------------------------------------------------------- decoding
     def _decode_ids(self, z: torch.Tensor, method: str, temperature: float, seed: int, beam_width: int,
                     batch_size: int | None, max_len: int | None = None) -> np.ndarray:
-        """Decode CPU latents (n, Z) -> ids (n, L) int64 (see `sampling.decode`)."""
-        return sampling.decode(self.model, z, method, temperature, seed, beam_width, self._batch_size(batch_size),
+        """Decode CPU latents (n, Z) -> ids (n, L) int64 (see `inference.decode`); the decoding
+        arguments are checked here, once, for every public method that decodes."""
+        arguments.choice(method, "method", inference.METHODS)
+        temperature = arguments.temperature(temperature)
+        if method == "beam":
+            beam_width = arguments.positive_int(beam_width, "beam_width")
+        if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer))
+                                    or max_len < 2):
+            raise UsageError(f"max_len must be an integer of at least 2 (BOS and EOS), got {max_len!r}")
+        return inference.decode(self.model, z, method, temperature, seed, beam_width, self._batch_size(batch_size),
                                max_len, self.precision, banned=(self.vocab.unk_id,))
 
     def _as_latents(self, z: Any) -> torch.Tensor:
@@ -193,8 +202,7 @@ class MolVAE:
         warning says so and fewer rows are returned). Returns the molecule table with
         `df.attrs` = {seed, method, temperature, n_drawn, seconds}.
         """
-        n = sampling.check_positive_int(n, "n")
-        sampling.check_temperature(temperature)
+        n = arguments.positive_int(n, "n")
         names = property_names(properties)
         seed = _fresh_seed() if seed is None else int(seed)
         t0 = time.perf_counter()
@@ -220,7 +228,7 @@ class MolVAE:
             # Ask for what is missing plus a margin for invalid and repeated draws.
             m = min(budget - drawn, max(64, int((n - found) * 1.3)))
             z = torch.randn(m, self.latent_dim, generator=gen)
-            ids = self._decode_ids(z, method, temperature, sampling.sub_seed(seed, 1_000_003, round_), beam_width,
+            ids = self._decode_ids(z, method, temperature, inference.sub_seed(seed, 1_000_003, round_), beam_width,
                                    batch_size, max_len)
             part = self._table(ids, (), n_jobs)
             drawn, round_ = drawn + m, round_ + 1
@@ -329,7 +337,7 @@ class MolVAE:
             raise UsageError(f"unknown interpolation kind {kind!r}; expected linear or slerp")
         za, zb = self._encode_one(a, "first molecule"), self._encode_one(b, "second molecule")
         t = np.linspace(0.0, 1.0, int(steps))
-        z = sampling.slerp(za, zb, t) if kind == "slerp" else za[None] + t[:, None] * (zb - za)[None]
+        z = inference.slerp(za, zb, t) if kind == "slerp" else za[None] + t[:, None] * (zb - za)[None]
         df = self.decode_table(z, method=method, seed=seed, properties=properties)
         df.insert(0, "step", np.arange(int(steps)))
         df.insert(1, "t", t)
@@ -347,7 +355,7 @@ class MolVAE:
         similarity, most similar first. unique=True drops invalid rows, repeats and the
         query itself.
         """
-        n = sampling.check_positive_int(n, "n")
+        n = arguments.positive_int(n, "n")
         try:
             radius = float(radius)
         except (TypeError, ValueError):

@@ -29,12 +29,10 @@ import torch
 import torch.nn.functional as F
 
 from molvae import runtime
-from molvae.errors import UsageError
 
 __all__ = [
     "PRECISIONS",
     "METHODS",
-    "resolve_device",
     "resolve_precision",
     "autocast",
     "prior",
@@ -42,8 +40,6 @@ __all__ = [
     "beam_search",
     "decode",
     "sub_seed",
-    "check_temperature",
-    "check_positive_int",
     "slerp",
 ]
 
@@ -51,18 +47,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 METHODS = ("multinomial", "greedy", "beam")
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu (see `molvae.runtime.resolve_device`)."""
-    if isinstance(device, torch.device):
-        return device
-    return runtime.resolve_device(str(device))
-
-
 def resolve_precision(precision: str, device: torch.device) -> str:
     """"auto" -> "bf16" where the hardware runs it natively (CUDA with bf16, CPU with
-    AVX512-BF16/AMX; `molvae.runtime.resolve_amp`), else "fp32". UsageError for unknown names."""
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    AVX512-BF16/AMX; `molvae.runtime.resolve_amp`), else "fp32"; `precision` is one of `PRECISIONS`."""
     amp = {"auto": "auto", "fp32": "off", "bf16": "bf16"}[precision]
     return "bf16" if runtime.resolve_amp(amp, device) is not None else "fp32"
 
@@ -79,24 +66,10 @@ def prior(n: int, latent_dim: int, seed: int) -> torch.Tensor:
     return torch.randn(n, latent_dim, generator=gen)
 
 
-def check_positive_int(value: object, name: str) -> int:
-    """`value` as an int if it is a positive integer (not a bool), else UsageError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise UsageError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def sub_seed(seed: int, *keys: int) -> int:
     """A 63-bit seed for one batch or round, derived from the user's seed and `keys`."""
     state = np.random.SeedSequence([int(seed) & (2**63 - 1), *keys]).generate_state(2, np.uint64)
     return int(state[0] >> np.uint64(1))
-
-
-def check_temperature(temperature: float) -> float:
-    t = float(temperature)
-    if not (t > 0.0 and t <= 10.0):  # also rejects NaN
-        raise UsageError(f"temperature must be in (0, 10], got {temperature}")
-    return t
 
 
 def _ban_mask(cfg: object, banned: Sequence[int], device: torch.device) -> torch.Tensor:
@@ -127,9 +100,6 @@ def sample_ids(
     loop ends when none is left. PAD, BOS and the ids in `banned` (e.g. <unk>) are never
     generated: they are not molecule tokens.
     """
-    if method not in ("multinomial", "greedy"):
-        raise UsageError(f"sample_ids method must be multinomial or greedy, got {method!r}")
-    temperature = check_temperature(temperature)
     cfg = model.cfg
     steps = int(max_len or cfg.max_len) - 1
     B, device = z.size(0), z.device
@@ -179,7 +149,6 @@ def beam_search(
     is carried on unchanged at no cost, competing with the running ones. Stops when all
     B*K beams have ended or after max_len - 1 tokens. Tokens are restricted as in `sample_ids`.
     """
-    beam_width = check_positive_int(beam_width, "beam_width")
     cfg = model.cfg
     steps = int(max_len or cfg.max_len) - 1
     B, K, V, device = z.size(0), beam_width, cfg.vocab_size, z.device
@@ -232,17 +201,11 @@ def decode(
     Returns ids (n, L) int64 numpy, PAD-padded (see `sample_ids`). "beam" keeps the best
     beam per latent and runs batch_size // beam_width latents at once. Multinomial batch k
     draws from a generator seeded with sub_seed(seed, k), so a result depends on (seed,
-    batch_size, device, precision) only.
+    batch_size, device, precision) only. Arguments are trusted: `MolVAE` checks them.
     """
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    check_temperature(temperature)
     max_len = int(max_len if max_len is not None else model.cfg.max_len)
-    if max_len < 2:
-        raise UsageError(f"max_len must be at least 2 (BOS and EOS), got {max_len}")
-    size = check_positive_int(batch_size, "batch_size")
+    size = batch_size
     if method == "beam":
-        beam_width = check_positive_int(beam_width, "beam_width")
         size = max(1, size // beam_width)  # B*K rows run at once
     device = next(model.parameters()).device
     parts = []

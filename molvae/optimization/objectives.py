@@ -39,10 +39,6 @@ __all__ = ["Objective", "Constraints", "Scorer", "parse_objectives", "REJECT_REA
 DIRECTIONS = ("max", "min", "target")
 # Properties the gradient search can guide from other head outputs (see module docstring).
 DERIVED: Mapping[str, tuple[str, ...]] = {"plogp": ("logp", "sa"), "plogp_raw": ("logp", "sa")}
-# JT-VAE's normalization constants (the same as chem's plogp).
-_LOGP = (2.4570953396190123, 1.434324401111988)
-_SA = (3.0525811293166134, 0.8335207024513095)
-_CYCLE = (-0.0485696876403053, 0.2860212110245455)
 # Why a decoded molecule is not a result, in the order checked; a molecule is counted
 # under every reason it fails. "unscored": an objective could not be computed (RDKit failed,
 # or a user column for a molecule the vocabulary cannot re-encode); "duplicate_of_start":
@@ -207,14 +203,14 @@ class Scorer:
     def __init__(self, objectives: Sequence[Objective], prop_stats: Mapping[str, tuple[float, float]],
                  need_guide: bool):
         head_names = list(prop_stats)
-        lower = {n.lower(): i for i, n in enumerate(head_names)}
+        lower = {chem.name_key(n): i for i, n in enumerate(head_names)}
         if len(lower) != len(head_names):
             raise UsageError(f"the model's property names differ only in case: {head_names}")
         self.head_names = tuple(head_names)
         self._stats = [tuple(map(float, prop_stats[n])) for n in head_names]
         terms: list[_Term] = []
         for obj in objectives:
-            key = obj.name.strip().lower().replace("-", "_")
+            key = chem.name_key(obj.name)
             rdkit = key in chem.PROPERTY_NAMES
             if key in lower:
                 i = lower[key]
@@ -233,7 +229,7 @@ class Scorer:
         self.terms = tuple(terms)
 
     def _unknown_message(self, name: str, need_guide: bool) -> str:
-        lower = {n.lower() for n in self.head_names}
+        lower = {chem.name_key(n) for n in self.head_names}
         derived = [d for d, parts in DERIVED.items() if all(p in lower for p in parts)]
         predicts = ", ".join(self.head_names) or "nothing (it has no property head)"
         msg = f"cannot optimize {name!r}: this model's property head predicts {predicts}"
@@ -299,18 +295,14 @@ class Scorer:
         out: dict[str, Any] = {}
         col = {}
         for i, (mean, std) in enumerate(self._stats):
-            col[self.head_names[i].lower()] = pred_std[:, i] * std + mean
+            col[chem.name_key(self.head_names[i])] = pred_std[:, i] * std + mean
         for t in self.terms:
             if t.head is not None:
-                out[t.name] = col[self.head_names[t.head].lower()]
+                out[t.name] = col[chem.name_key(self.head_names[t.head])]
             elif t.derived:
                 logp, sa = col["logp"], col["sa"]
                 c = 0.0 if cycle is None else cycle
-                if t.name == "plogp":
-                    out[t.name] = ((logp - _LOGP[0]) / _LOGP[1] - (sa - _SA[0]) / _SA[1]
-                                   - (c - _CYCLE[0]) / _CYCLE[1])
-                else:
-                    out[t.name] = logp - sa - c
+                out[t.name] = chem.penalized_logp(logp, sa, c, normalized=t.name == "plogp")
         return out
 
     def guide(self, pred_std: Any, cycle: Any = None) -> Any:

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import chem
-from molvae.model import inference as sampling
+from molvae import arguments, chem
+from molvae.model import inference
 from molvae.errors import DataError, UsageError
 from molvae.optimization.objectives import (
     REJECT_REASONS,
@@ -87,28 +87,13 @@ class RunRecord:
         return f"RunRecord({len(self.trajectories)} decoded latents, {len(self.starts)} starts)"
 
 
-def _positive(value: Any, name: str) -> int:
-    return sampling.check_positive_int(value, name)
-
-
-def _check_float(value: Any, name: str, lo: float, hi: float | None = None, lo_open: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
-    if not (math.isfinite(v) and (v > lo if lo_open else v >= lo) and (hi is None or v <= hi)):
-        upper = "inf)" if hi is None else f"{hi:g}]"
-        raise UsageError(f"{name} must be a number in {'(' if lo_open else '['}{lo:g}, {upper}, got {value!r}")
-    return v
-
-
 def _starts(model: Any, start: str | Sequence[str] | None, n_starts: int, seed: int) -> Starts:
     """Prior draws (start None), or each user molecule encoded to its posterior mean; with
     fewer molecules than n_starts, each gets n_starts // n_molecules trajectories, the first
     at the mean and the others at draws from its posterior."""
     z_dim = model.latent_dim
     if start is None:
-        z0 = sampling.prior(n_starts, z_dim, seed)
+        z0 = inference.prior(n_starts, z_dim, seed)
         return Starts(z0, np.arange(n_starts), torch.ones_like(z0), [None] * n_starts, [None] * n_starts, True)
     try:
         items = [start] if isinstance(start, str) else list(start)
@@ -247,16 +232,16 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     t0 = time.perf_counter()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    n_starts, steps = _positive(n_starts, "n_starts"), _positive(steps, "steps")
-    decode_every, top_k = _positive(decode_every, "decode_every"), _positive(top_k, "top_k")
-    lr = _check_float(lr, "lr", 0.0, lo_open=True)
-    prior_weight = _check_float(prior_weight, "prior_weight", 0.0)
+    n_starts, steps = arguments.positive_int(n_starts, "n_starts"), arguments.positive_int(steps, "steps")
+    decode_every, top_k = arguments.positive_int(decode_every, "decode_every"), arguments.positive_int(top_k, "top_k")
+    lr = arguments.number(lr, "lr", 0.0, lo_open=True)
+    prior_weight = arguments.number(prior_weight, "prior_weight", 0.0)
     if trust_radius is not None:
-        trust_radius = _check_float(trust_radius, "trust_radius", 0.0, lo_open=True)
+        trust_radius = arguments.number(trust_radius, "trust_radius", 0.0, lo_open=True)
     if similarity is not None:
-        similarity = _check_float(similarity, "similarity", 0.0, 1.0)
+        similarity = arguments.number(similarity, "similarity", 0.0, 1.0)
     if budget is not None:
-        budget = _positive(budget, "budget")
+        budget = arguments.positive_int(budget, "budget")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise UsageError(f"seed must be an integer, got {seed!r}")
     constraints = Constraints() if constraints is None else constraints

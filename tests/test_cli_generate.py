@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from molvae.cli import app as cli
-from molvae.cli.generate import summary_line
+from molvae.cli.common import summary_line
 
 TRAIN = pd.read_csv(Path(__file__).parent / "data" / "gen_train.csv")["smiles"].tolist()
 

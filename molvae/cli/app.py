@@ -70,33 +70,50 @@ def data_moses(directory: Optional[Path] = typer.Option(None, "--dir", help="Whe
         typer.echo(f"{split:<15} {n:>9,d} molecules  {path}")
 
 
+def _default(name: str) -> str:
+    """`[default: X]` for help text, X read from TrainConfig (the one place defaults live)."""
+    from molvae.train.config import field_default
+
+    value = field_default(name)
+    return f"[default: {', '.join(value) if isinstance(value, tuple) else value}]"
+
+
+# Every option defaults to None, meaning "not typed": a typed option overrides --config, an
+# untyped one leaves the file's value (or else TrainConfig's default) in place.
 @app.command()
 def train(
-    data: str = typer.Option("embedded", help="A CSV/SMI/SDF file, 'moses' (full train split) or 'embedded' (20k subset)."),
+    data: Optional[str] = typer.Option(None, help="A CSV/SMI/SDF file, 'moses' (full train split) or 'embedded' "
+                                       f"(20k subset). {_default('data')}"),
     smiles_col: Optional[str] = typer.Option(None, help="SMILES column (default: detected, case-insensitive)."),
-    property: List[str] = typer.Option([], "--property", "-p", help="Property to predict: a file column or an RDKit "
-                                       "name (logp, qed, sa, ...); repeat. Default: logp, qed, sa."),
-    repr: str = typer.Option("selfies", "--repr", help="selfies or smiles."),
-    epochs: int = typer.Option(10, min=1),
-    batch_size: int = typer.Option(256, min=1),
-    lr: float = typer.Option(1e-3, min=0.0),
-    out: Path = typer.Option(Path("runs/model"), help="Checkpoint directory to write."),
+    property: Optional[List[str]] = typer.Option(None, "--property", "-p", help="Property to predict: a file column "
+                                                 "or an RDKit name (logp, qed, sa, ...); repeat. "
+                                                 f"{_default('properties')}"),
+    repr: Optional[str] = typer.Option(None, "--repr", help=f"selfies or smiles. {_default('representation')}"),
+    epochs: Optional[int] = typer.Option(None, min=1, help=_default("epochs")),
+    batch_size: Optional[int] = typer.Option(None, min=1, help=_default("batch_size")),
+    lr: Optional[float] = typer.Option(None, min=0.0, help=_default("lr")),
+    out: Optional[Path] = typer.Option(None, help=f"Checkpoint directory to write. {_default('out')}"),
     resume: Optional[Path] = typer.Option(None, help="Continue an interrupted run from this checkpoint directory."),
-    seed: int = typer.Option(0),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    max_len: int = typer.Option(120, min=8, help="Longest molecule in tokens; longer rows are rejected."),
-    n_jobs: int = typer.Option(1, help="Processes for RDKit work."),
-    config: Optional[Path] = typer.Option(None, help="JSON file of further TrainConfig fields."),
-    stop_after: int = typer.Option(0, min=0, help="End this run after N epochs in all (the schedules still span "
-                                   "--epochs); --resume continues it. 0: run to --epochs."),
+    seed: Optional[int] = typer.Option(None, help=_default("seed")),
+    device: Optional[str] = typer.Option(None, help=f"auto, cpu or cuda. {_default('device')}"),
+    max_len: Optional[int] = typer.Option(None, min=8, help="Longest molecule in tokens; longer rows are rejected. "
+                                          f"{_default('max_len')}"),
+    n_jobs: Optional[int] = typer.Option(None, help=f"Processes for RDKit work. {_default('n_jobs')}"),
+    config: Optional[Path] = typer.Option(None, help="JSON file of further TrainConfig fields; options typed on the "
+                                          "command line override it."),
+    stop_after: Optional[int] = typer.Option(None, min=0, help="End this run after N epochs in all (the schedules "
+                                             "still span --epochs); --resume continues it. 0: run to --epochs. "
+                                             f"{_default('stop_after')}"),
 ) -> None:
     """Train a VAE on your molecules, the embedded MOSES subset, or full MOSES."""
-    from molvae.train.loop import fit, train_config_from_cli
+    from molvae.train.config import train_config_from_cli
+    from molvae.train.loop import fit
 
     cfg = train_config_from_cli(
-        data=data, smiles_col=smiles_col, properties=tuple(property), representation=repr, epochs=epochs,
-        batch_size=batch_size, lr=lr, out=str(out), resume=str(resume) if resume else None, seed=seed,
-        device=device, max_len=max_len, n_jobs=n_jobs, config_file=str(config) if config else None,
+        config_file=str(config) if config else None,
+        data=data, smiles_col=smiles_col, properties=tuple(property) if property else None, representation=repr,
+        epochs=epochs, batch_size=batch_size, lr=lr, out=str(out) if out else None,
+        resume=str(resume) if resume else None, seed=seed, device=device, max_len=max_len, n_jobs=n_jobs,
         stop_after=stop_after,
     )
     path = fit(cfg)
@@ -105,12 +122,13 @@ def train(
 
 def _register_commands() -> None:
     # each command group lives in its own module; they register here so `molvae --help` lists all
+    from molvae.cli import density as cli_density
     from molvae.cli import evaluate as cli_evaluate
     from molvae.cli import generate as cli_generate
     from molvae.cli import optimize as cli_optimize
     from molvae.cli import plot as cli_plot
 
-    for module in (cli_generate, cli_optimize, cli_evaluate, cli_plot):
+    for module in (cli_generate, cli_density, cli_optimize, cli_evaluate, cli_plot):
         module.register(app)
 
 

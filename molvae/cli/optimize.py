@@ -12,22 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from molvae.cli.common import err_console, out_console
 from molvae.errors import UsageError
 
 __all__ = ["register", "optimize_command"]
 
 _SHOW = 20
-
-
-def _out() -> Console:
-    return Console(soft_wrap=False)
-
-
-def _err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _objective(prop: str | None, objective: str | None, minimize: bool, target: float | None) -> str:
@@ -119,7 +111,7 @@ def optimize_command(
 ) -> None:
     """Search the latent space for molecules that improve a property (RDKit-rescored)."""
     settings = dict(locals())  # the arguments as given, for the run record
-    from molvae.cli.generate import model_facts
+    from molvae.cli.common import model_facts
     from molvae.data.write import output_format, write_molecules, write_record
     from molvae.optimization.objectives import Constraints, parse_objectives
 
@@ -135,7 +127,7 @@ def optimize_command(
                               max_heavy_atoms=max_heavy_atoms, max_ring_size=max_ring_size, max_sa=max_sa)
     starts = None
     if start is not None:
-        from molvae.cli.generate import read_inputs
+        from molvae.cli.common import read_inputs
 
         starts = read_inputs([start])
     from molvae.generation.api import load
@@ -156,32 +148,32 @@ def optimize_command(
         written = write_molecules(df, output)
         record = write_record(output, "molvae optimize", settings, model_facts(vae), seed=seed, rows=len(df),
                               rows_written=written, seconds=round(seconds, 2))
-        _err().print(f"wrote {written} rows to {output} (settings in {record.name})")
+        err_console().print(f"wrote {written} rows to {output} (settings in {record.name})")
     elif len(df):
         show = df[df["rank"] == 1].sort_values("improvement", ascending=False, na_position="last", kind="stable")
-        _out().print(_table(show, names, len(objectives) > 1))
+        out_console().print(_table(show, names, len(objectives) > 1))
         if len(show) > _SHOW:
-            _out().print(f"... {len(show) - _SHOW} more starts; use -o FILE to save every row")
+            out_console().print(f"... {len(show) - _SHOW} more starts; use -o FILE to save every row")
     if plot is not None:
         from molvae.plotting.trajectories import plot_trajectories
 
         plot_trajectories(df, plot)
-        _err().print(f"trajectories drawn to {plot}")
+        err_console().print(f"trajectories drawn to {plot}")
     rejected = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in att["rejected"].items() if v)
-    _err().print(f"{method}: {att['n_decoded']} molecules decoded (budget {att['budget']}), {att['n_valid']} valid, "
+    err_console().print(f"{method}: {att['n_decoded']} molecules decoded (budget {att['budget']}), {att['n_valid']} valid, "
                  f"{att['n_ok']} passed the constraints" + (f"; not reported: {rejected}" if rejected else "")
                  + f"; results scored by {att['scored_by']}; {seconds:.1f} s")
     st = att["run"].starts
     n_improved = int(st["improved"].sum())
     if not len(df):
-        _err().print("[yellow]no improvement found:[/] no decoded molecule was valid, different from its start and "
+        err_console().print("[yellow]no improvement found:[/] no decoded molecule was valid, different from its start and "
                      "within the constraints. Try more --steps or --n-starts, a lower --similarity, or another --method.")
     elif n_improved == 0:
-        _err().print(f"[yellow]no improvement found:[/] none of the {len(st)} starts led to a valid molecule scoring "
+        err_console().print(f"[yellow]no improvement found:[/] none of the {len(st)} starts led to a valid molecule scoring "
                      "better than the start; the best found are " + ("written anyway." if output is not None
                                                                  else "shown anyway."))
     else:
-        _err().print(f"improved {n_improved} of {len(st)} starts")
+        err_console().print(f"improved {n_improved} of {len(st)} starts")
 
 
 def register(app: typer.Typer) -> None:

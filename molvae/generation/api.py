@@ -24,6 +24,8 @@ from molvae.generation.table import ids_to_tokens, molecule_table, property_name
 from molvae.generation.inputs import encode_batched, encode_inputs
 from molvae.errors import CheckpointError, DataError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
+from molvae.generation.density import LatentPrior
+from molvae.model.density import LatentDensity
 
 __all__ = ["MolVAE", "load", "DEFAULT_MODEL", "pretrained_dir"]
 
@@ -78,7 +80,7 @@ def load(name_or_path: str | Path | None = None, device: str = "auto", precision
     return MolVAE(
         model, meta.tokenizer, meta.vocab, prop_stats=meta.prop_stats, train_hashes=meta.train_hashes(),
         name=str(name_or_path) if name_or_path is not None else DEFAULT_MODEL, path=path,
-        device=dev, precision=precision, n_jobs=n_jobs,
+        device=dev, precision=precision, n_jobs=n_jobs, density=LatentDensity.load(path),
     )
 
 
@@ -86,18 +88,20 @@ def _fresh_seed() -> int:
     return int(np.random.SeedSequence().generate_state(1)[0])
 
 
-class MolVAE:
+class MolVAE(LatentPrior):
     """A trained VAE with its tokenizer and vocabulary, ready for generation.
 
     Construct with `molvae.load`, or directly from an in-memory `VAE` (e.g. after training).
     prop_stats: {property name: (mean, std)} used to standardize the property head targets.
     train_hashes / is_known: the training set, for the `novel` column (optional).
+    density: the learned latent density (`LatentDensity`), the default sampling prior; None for N(0, I).
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, vocab: Vocabulary,
                  prop_stats: Mapping[str, tuple[float, float]] | None = None,
                  train_hashes: Any = None, name: str | None = None, path: Path | None = None,
-                 device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None):
+                 device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None,
+                 density: LatentDensity | None = None):
         if model.cfg.vocab_size != len(vocab):
             raise CheckpointError(f"model vocabulary size {model.cfg.vocab_size} != vocabulary {len(vocab)}")
         self.device = runtime.resolve_device(device)
@@ -110,6 +114,7 @@ class MolVAE:
         self.precision = inference.resolve_precision(arguments.choice(precision, "precision", inference.PRECISIONS),
                                                     self.device)
         self.n_jobs = n_jobs
+        self.density = density
 
     # ----------------------------------------------------------------- basics
     @property
@@ -191,43 +196,45 @@ class MolVAE:
     def sample(self, n: int, temperature: float = 1.0, seed: int | None = None, method: str = "multinomial",
                beam_width: int = 5, batch_size: int | None = None,
                properties: Sequence[str] | None = _DEFAULT_PROPERTIES, unique_valid: bool = False,
-               max_len: int | None = None, n_jobs: int | None = None) -> pd.DataFrame:
-        """Generate `n` molecules from latents drawn from the prior N(0, I).
+               max_len: int | None = None, n_jobs: int | None = None, prior: str | None = None) -> pd.DataFrame:
+        """Generate `n` molecules from latents drawn from the prior.
 
-        method: "multinomial" (tokens drawn from softmax(logits / temperature)), "greedy"
-        (argmax: one molecule per latent) or "beam" (the best of `beam_width` beams per latent).
-        seed: makes the result reproducible for the same device, batch_size and precision;
-        None picks a fresh seed (stored in `df.attrs["seed"]`). unique_valid: keep drawing
-        until n distinct valid molecules are found (at most 20 n draws; with fewer, a
-        warning says so and fewer rows are returned). Returns the molecule table with
-        `df.attrs` = {seed, method, temperature, n_drawn, seconds}.
+        prior: "density" (the model's learned latent density, the default when it has one),
+        "standard" (N(0, I), the default for a model without one). method: "multinomial" (tokens
+        drawn from softmax(logits / temperature)), "greedy" (argmax: one molecule per latent) or
+        "beam" (the best of `beam_width` beams per latent). seed: makes the result reproducible for
+        the same device, batch_size and precision; None picks a fresh seed (stored in
+        `df.attrs["seed"]`). unique_valid: keep drawing until n distinct valid molecules are found
+        (at most 20 n draws; with fewer, a warning says so and fewer rows are returned). Returns the
+        molecule table with `df.attrs` = {seed, method, temperature, prior, n_drawn, seconds}.
         """
         n = arguments.positive_int(n, "n")
+        prior = self._prior_name(prior)
         names = property_names(properties)
         seed = _fresh_seed() if seed is None else int(seed)
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(seed)
         if not unique_valid:
-            z = torch.randn(int(n), self.latent_dim, generator=gen)
+            z = self.draw_latents(int(n), gen, prior)
             ids = self._decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len)
             df, drawn = self._table(ids, names, n_jobs), int(n)
         else:
             df, drawn = self._sample_unique(int(n), gen, method, temperature, seed, beam_width, batch_size,
-                                            names, max_len, n_jobs)
-        df.attrs.update(seed=seed, method=method, temperature=float(temperature), n_drawn=drawn,
+                                            names, max_len, n_jobs, prior)
+        df.attrs.update(seed=seed, method=method, temperature=float(temperature), prior=prior, n_drawn=drawn,
                         seconds=time.perf_counter() - t0)
         return df
 
     def _sample_unique(self, n: int, gen: torch.Generator, method: str, temperature: float, seed: int,
                        beam_width: int, batch_size: int | None, names: tuple[str, ...], max_len: int | None,
-                       n_jobs: int | None) -> tuple[pd.DataFrame, int]:
+                       n_jobs: int | None, prior: str) -> tuple[pd.DataFrame, int]:
         kept: list[pd.DataFrame] = []
         seen: set[str] = set()
         found, drawn, budget, round_ = 0, 0, 20 * n, 0
         while found < n and drawn < budget:
             # Ask for what is missing plus a margin for invalid and repeated draws.
             m = min(budget - drawn, max(64, int((n - found) * 1.3)))
-            z = torch.randn(m, self.latent_dim, generator=gen)
+            z = self.draw_latents(m, gen, prior)
             ids = self._decode_ids(z, method, temperature, inference.sub_seed(seed, 1_000_003, round_), beam_width,
                                    batch_size, max_len)
             part = self._table(ids, (), n_jobs)

@@ -1,0 +1,118 @@
+"""Which latent density to ship as a model's sampling prior: N(0, I) against Gaussian mixtures fitted to
+the posterior of MOSES training molecules, by held-out log-likelihood and by the quality of decoded samples.
+
+Posterior-mixture rows keep the posteriors q(z|x) of the first m fit molecules as components. For each
+fitted candidate (fit source "posterior" = one draw mu + sigma * eps per molecule, or "means"; a number of
+full-covariance components), the mixture is fitted to `--n-fit` training molecules and scored by its mean
+log-likelihood (nats per latent) on posterior draws of `--n-heldout` other training molecules (the same
+held-out draws for every candidate). Then `--n` latents are drawn from it, decoded (multinomial, T = 1) and
+scored: validity, uniqueness, novelty against the model's training set and FCD against the whole MOSES test
+split (its ChemNet statistics from the reference cache). N(0, I) is the baseline row.
+
+    python scripts/study_density.py [--model moses-smiles] [--n 10000] [--n-fit 50000]
+        [--components 16 32 64] [--means-components 64] [--json runs/study_density.json]
+
+Prints a table and writes JSON (rows, settings, seconds, hardware).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import molvae
+from molvae.data import fetch_moses
+from molvae.evaluation.reference import chemnet_moments, frechet_distance, reference_stats
+from molvae.generation.density import encode_posteriors, posterior_draws
+from molvae.model.density import fit_mixture, posterior_mixture
+from molvae.runtime import hardware_summary
+
+
+def sample_quality(vae, z: torch.Tensor, seed: int, test_ref) -> dict:
+    ids = vae._decode_ids(z, "multinomial", 1.0, seed, 5, None)
+    table = vae._table(ids, (), None)
+    valid = table[table["valid"]]
+    canon = valid["canonical"].tolist()
+    mu, sigma, _ = chemnet_moments(canon)
+    return {"Valid": float(table["valid"].mean()), "Unique": float(len(set(canon)) / max(1, len(canon))),
+            "Novelty": float(valid.drop_duplicates("canonical")["novel"].mean()) if "novel" in valid else float("nan"),
+            "FCD/Test": frechet_distance(mu, sigma, test_ref.fcd_mu, test_ref.fcd_sigma)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="moses-smiles")
+    ap.add_argument("--n", type=int, default=10_000, help="samples decoded per candidate")
+    ap.add_argument("--n-fit", type=int, default=50_000)
+    ap.add_argument("--n-heldout", type=int, default=5_000)
+    ap.add_argument("--components", type=int, nargs="+", default=[16, 32, 64])
+    ap.add_argument("--means-components", type=int, nargs="*", default=[64])
+    ap.add_argument("--exemplars", type=int, nargs="*", default=[5000, 20000, 45000],
+                    help="posterior-mixture sizes (training molecules kept as components)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=Path("runs/study_density.json"))
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    vae = molvae.load(args.model, device="cpu")
+    import pandas as pd
+
+    splits = fetch_moses()
+    train = pd.read_csv(splits["train"])["SMILES"].tolist()
+    test_ref = reference_stats(pd.read_csv(splits["test"])["SMILES"].tolist())  # cached after the first run
+    rng = np.random.default_rng(args.seed)
+    pick = rng.choice(len(train), args.n_fit + args.n_heldout, replace=False)
+    fit_smiles = [train[i] for i in pick[:args.n_fit]]
+    held_smiles = [train[i] for i in pick[args.n_fit:]]
+    mu, logvar = encode_posteriors(vae, fit_smiles)
+    z_post, z_mean = posterior_draws(mu, logvar, args.seed), mu
+    z_held = torch.from_numpy(posterior_draws(*encode_posteriors(vae, held_smiles), args.seed + 1))
+    rows = []
+    gen = torch.Generator().manual_seed(args.seed)
+    std_ll = float((-0.5 * (z_held ** 2).sum(1) - 0.5 * vae.latent_dim * np.log(2 * np.pi)).mean())
+    t0 = time.perf_counter()
+    rows.append({"prior": "N(0, I)", "source": "-", "components": 0, "heldout_loglik": std_ll,
+                 **sample_quality(vae, torch.randn(args.n, vae.latent_dim, generator=gen), args.seed, test_ref),
+                 "seconds": time.perf_counter() - t0})
+    print(rows[-1], flush=True)
+    for m in args.exemplars:
+        t0 = time.perf_counter()
+        density = posterior_mixture(mu[:m], logvar[:m])
+        with torch.no_grad():
+            ll = float(density.log_prob(z_held.double()).mean())
+        z = density.sample(args.n, torch.Generator().manual_seed(args.seed))
+        rows.append({"prior": "post-mix", "source": "q(z|x)", "components": m, "heldout_loglik": ll,
+                     **sample_quality(vae, z, args.seed, test_ref), "seconds": time.perf_counter() - t0})
+        print(rows[-1], flush=True)
+    plan = [("posterior", k) for k in args.components] + [("means", k) for k in args.means_components]
+    for source, k in plan:
+        t0 = time.perf_counter()
+        density = fit_mixture(z_post if source == "posterior" else z_mean, k, seed=args.seed)
+        fit_s = time.perf_counter() - t0
+        ll = float(density.log_prob(z_held.double()).mean())
+        z = density.sample(args.n, torch.Generator().manual_seed(args.seed))
+        rows.append({"prior": "mixture", "source": source, "components": k, "heldout_loglik": ll,
+                     **sample_quality(vae, z, args.seed, test_ref), "fit_seconds": fit_s,
+                     "seconds": time.perf_counter() - t0})
+        print(rows[-1], flush=True)
+    header = f"{'prior':<8} {'source':<10} {'K':>5} {'heldout LL':>10} {'Valid':>6} {'Unique':>6} {'Novelty':>7} " \
+             f"{'FCD/Test':>8}"
+    print(f"\n{args.model}: {args.n} samples per row, multinomial T=1; fit on {args.n_fit} MOSES train molecules")
+    print(header)
+    for r in rows:
+        print(f"{r['prior']:<8} {r['source']:<10} {r['components']:>5} {r['heldout_loglik']:>10.2f} {r['Valid']:>6.3f} "
+              f"{r['Unique']:>6.3f} {r['Novelty']:>7.3f} {r['FCD/Test']:>8.3f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"model": args.model, "settings": {k: str(v) for k, v in vars(args).items()},
+                                     "rows": rows, "hardware": hardware_summary(),
+                                     "seconds": time.perf_counter() - t_start}, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

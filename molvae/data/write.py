@@ -1,16 +1,14 @@
 """Write molecule tables to files chosen by extension: .csv, .smi, .sdf, .parquet.
 
-Every write is atomic: the data go to a temporary file in the target directory, which is
-then renamed over the target (`os.replace`), so a crash never leaves a half-written file.
+Every write is atomic (`molvae.files.atomic_path`: a temporary file in the target directory, renamed
+over the target), so a crash never leaves a half-written file.
 """
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from molvae.errors import DataError, UsageError
+from molvae.files import atomic_path, atomic_write_text, json_text, library_versions
 
-__all__ = ["FORMATS", "output_format", "write_molecules", "atomic_path", "record_path", "write_record"]
+__all__ = ["FORMATS", "output_format", "write_molecules", "record_path", "write_record"]
 
 FORMATS: tuple[str, ...] = (".csv", ".smi", ".sdf", ".parquet")
 
@@ -36,21 +35,6 @@ def output_format(path: str | os.PathLike[str]) -> str:
             f"use one of {', '.join(FORMATS)}"
         )
     return suffix
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it to `path`, else delete it."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise DataError(f"cannot write {path}: directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _valid_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -144,8 +128,6 @@ def write_record(path: str | os.PathLike[str], command: str, settings: Mapping[s
     (name, directory, representation), `facts` such as the seed actually drawn and the row count,
     the library versions and the time (UTC). Values JSON cannot hold (paths) are written as strings.
     """
-    from molvae.model.checkpoint import library_versions
-
     record = {
         "command": command,
         "settings": dict(settings),
@@ -155,6 +137,5 @@ def write_record(path: str | os.PathLike[str], command: str, settings: Mapping[s
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     target = record_path(path)
-    with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    atomic_write_text(target, json_text(record, default=str))
     return target

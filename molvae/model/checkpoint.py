@@ -8,7 +8,7 @@ Layout of a checkpoint directory (GUIDE section 4):
     model.safetensors           weights of the model to use (the best validation epoch)
     vocab.json                  the Vocabulary (molvae.data.tokens JSON format)
     history.csv                 one row per finished epoch
-    train_hashes.npy            sorted uint64 `smiles_hash` of the training SMILES (novelty)
+    train_hashes.npy            sorted uint64 `molvae.files.smiles_hash` of the training SMILES (novelty)
     trainer_state.safetensors   for --resume (written by molvae.train.state): last-epoch weights
                                 ("model.*"), optimizer tensors ("optim.*"), torch/numpy RNG states
                                 ("rng.*"); its metadata carries the JSON state too, so tensors
@@ -16,19 +16,16 @@ Layout of a checkpoint directory (GUIDE section 4):
     trainer_state.json          readable copy of that JSON state: epoch, step, best validation,
                                 scheduler state, optimizer hyper-parameters, python RNG state
 
-Every file is written to a temporary name in the same directory and renamed over the old
-one (`os.replace`), so a crash leaves each file either old or new, never torn. Files are
+Every file is written with `molvae.files.atomic_write_bytes` (a temporary name in the same
+directory, renamed over the old one), so a crash leaves each file either old or new, never torn. Files are
 written in the order model/config/history first and trainer_state last, so the trainer
 state never claims an epoch whose history is missing.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -39,63 +36,21 @@ from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save as st_save_bytes
 
 from molvae.errors import CheckpointError
+from molvae.files import atomic_write_bytes, atomic_write_text, hash_smiles, json_text, library_versions
+from molvae.files import smiles_hash  # noqa: F401  (defined in molvae.files; generation.api still imports it here)
 from molvae.model.vae import VAE, ModelConfig
 from molvae.data.tokens import Tokenizer, Vocabulary
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "load_checkpoint", "read_config",
-    "is_checkpoint", "save_history", "read_history",
-    "smiles_hash", "hash_smiles", "save_train_hashes", "load_train_hashes", "atomic_write_bytes",
-    "atomic_write_text", "library_versions", "copy_checkpoint", "remove_training_files", "json_text",
-    "read_safetensors", "load_weights",
+    "is_checkpoint", "save_history", "read_history", "save_train_hashes", "load_train_hashes",
+    "copy_checkpoint", "remove_training_files", "read_safetensors", "load_weights",
 ]
 
 FORMAT = "molvae-checkpoint"
 FORMAT_VERSION = 1
 CONFIG, WEIGHTS, VOCAB, HISTORY = "config.json", "model.safetensors", "vocab.json", "history.csv"
 STATE_TENSORS, STATE_JSON, TRAIN_HASHES = "trainer_state.safetensors", "trainer_state.json", "train_hashes.npy"
-
-
-# --------------------------------------------------------------------------- atomic I/O
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same directory and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def json_text(obj: Any) -> str:
-    """`obj` as the indented, NaN-free JSON text every checkpoint JSON file holds."""
-    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries a checkpoint depends on ("" when absent)."""
-    out = {}
-    for name in ("molvae", "torch", "numpy", "selfies", "rdkit", "safetensors"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = ""
-    if not out["molvae"]:
-        from molvae import __version__
-
-        out["molvae"] = __version__
-    return out
 
 
 # ------------------------------------------------------------------------ model + meta
@@ -312,16 +267,6 @@ def read_history(path: str | os.PathLike[str]) -> Any:
 
 
 # --------------------------------------------------------------------- training hashes
-def smiles_hash(smiles: str) -> int:
-    """Stable 64-bit hash of a (canonical) SMILES: first 8 bytes of blake2b, little-endian."""
-    return int.from_bytes(hashlib.blake2b(smiles.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-def hash_smiles(smiles: Sequence[str]) -> np.ndarray:
-    """Sorted unique uint64 `smiles_hash` of each SMILES (membership: np.searchsorted / np.isin)."""
-    return np.unique(np.fromiter((smiles_hash(s) for s in smiles), dtype=np.uint64, count=len(smiles)))
-
-
 def save_train_hashes(path: str | os.PathLike[str], smiles: Sequence[str]) -> None:
     import io
 

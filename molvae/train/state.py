@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from safetensors.torch import save as st_save_bytes
 
+from molvae.files import atomic_write_bytes, atomic_write_text, json_text
 from molvae.model.checkpoint import (
-    FORMAT, FORMAT_VERSION, STATE_JSON, STATE_TENSORS, atomic_write_bytes, atomic_write_text, json_text,
-    load_weights, read_config, read_safetensors,
+    FORMAT, FORMAT_VERSION, STATE_JSON, STATE_TENSORS, load_weights, read_config, read_safetensors,
 )
 from molvae.errors import CheckpointError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from molvae.data.datasets import embedded_path
-from tests.test_cli import run_cli
+from tests.test_cli_app import run_cli
 
 
 def test_evaluate_file_json(monkeypatch, capsys, tmp_path: Path) -> None:

@@ -47,3 +47,16 @@ def test_corrupt_cache_is_replaced(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "moses" / "test.csv.gz").write_bytes(b"garbage")
     paths = moses_data.fetch_moses()
     assert moses_data._sha256(paths["test"]) == moses_data.MOSES_SPLITS["test"]
+
+
+def test_dataset_names_resolve_in_one_place(tmp_path: Path) -> None:
+    from molvae.errors import DataError
+
+    assert moses_data.dataset_path("embedded", "test") == moses_data.embedded_path("test")
+    assert moses_data.dataset_path("Embedded", "train") == moses_data.embedded_path("train")
+    assert moses_data.dataset_path(tmp_path / "mine.csv", "train") == tmp_path / "mine.csv"
+    assert moses_data.is_dataset_name("moses") and not moses_data.is_dataset_name(tmp_path / "moses.csv")
+    with pytest.raises(DataError, match="no 'test_scaffolds' split"):
+        moses_data.dataset_path("embedded", "test_scaffolds")
+    if _pip_reachable():
+        assert moses_data.dataset_path("moses", "test_scaffolds") == moses_data.fetch_moses()["test_scaffolds"]

@@ -17,9 +17,11 @@ import pytest
 
 from molvae import chem
 from molvae.errors import UsageError
-from molvae.evaluation.reference import chemnet_token_ids, frechet_distance, load_npz, reference_stats
+from molvae.evaluation.reference import chemnet_token_ids, frechet_distance, reference_stats
+from molvae.files import load_npz
 from molvae.evaluation.kernels import discrete_kldiv, popcount, tanimoto_reduce
-from molvae.evaluation.moses import MOSES_BASELINES, cos_similarity, evaluate, format_table, internal_diversity
+from molvae.evaluation.moses import cos_similarity, evaluate, internal_diversity
+from molvae.evaluation.table import MOSES_BASELINES, format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 _ORIGINAL_DATA = os.environ.get("MOLVAE_DATA")  # before the fixture below redirects the cache

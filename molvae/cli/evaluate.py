@@ -1,7 +1,6 @@
 """`molvae evaluate`: MOSES metrics of a file of molecules, and model metrics with --model."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Optional
@@ -9,6 +8,7 @@ from typing import Any, Optional
 import typer
 
 from molvae.errors import UsageError
+from molvae.files import atomic_write_text, json_text
 
 __all__ = ["register"]
 
@@ -20,14 +20,14 @@ def _jsonable(obj: Any) -> Any:
         return [_jsonable(v) for v in obj]
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
-    if hasattr(obj, "item"):
-        return obj.item()
+    if hasattr(obj, "item"):  # numpy scalars; np.float32 is no float subclass, so check the result again
+        return _jsonable(obj.item())
     return obj
 
 
 def evaluate(
     file: Optional[Path] = typer.Argument(None, help="Generated molecules: CSV (smiles column), SMI or SDF."),
-    reference: str = typer.Option("moses", help="'moses' (MOSES test sets, fetched once) or a file of test molecules."),
+    reference: str = typer.Option("moses", help="'moses' (MOSES test sets, fetched once), 'embedded' (the shipped 2,000 test molecules) or a file of test molecules."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Also evaluate a model: reconstruction, "
                                         "property head, and samples for each --seed."),
     smiles_col: Optional[str] = typer.Option(None, help="SMILES column of FILE (default: detected)."),
@@ -41,7 +41,7 @@ def evaluate(
     """MOSES metrics (Valid, Unique, FCD, SNN, Frag, Scaf, IntDiv, Filters, Novelty, ...) beside published rows."""
     from molvae.data.read import read_table
     from molvae.evaluation.moses import evaluate as evaluate_smiles
-    from molvae.evaluation.moses import format_table
+    from molvae.evaluation.table import format_table
 
     if file is None and model is None:
         raise UsageError("give a FILE of generated molecules, or --model to sample from a model (or both).")
@@ -55,25 +55,24 @@ def evaluate(
         tables[file.name] = res
     if model is not None:
         import molvae
+        from molvae.data.datasets import dataset_path
         from molvae.evaluation.model_metrics import evaluate_model
-        from molvae.data.datasets import fetch_moses
 
         vae = molvae.load(model, n_jobs=jobs)
-        test_path = fetch_moses()["test"] if reference == "moses" else Path(reference)
-        test_df, test_col = read_table(test_path)
+        test_df, test_col = read_table(dataset_path(reference, "test"))
         res = evaluate_model(vae, test_df[test_col].tolist(), n_samples=n_samples, seeds=tuple(seed),
                              reference=reference, n_jobs=jobs, device=device)
         results["model"] = res
         tables[f"{model or 'default'} ({len(seed)} seeds)"] = res["samples"]
     if json_out:
-        typer.echo(json.dumps(_jsonable(results), indent=2))
+        typer.echo(json_text(_jsonable(results)), nl=False)
     else:
         typer.echo(format_table(tables))
         if "model" in results:
             for key, value in {**results["model"]["reconstruction"], **results["model"]["property_head"]}.items():
                 typer.echo(f"{key:<22} {value:.4f}" if isinstance(value, float) else f"{key:<22} {value}")
     if output is not None:
-        output.write_text(json.dumps(_jsonable(results), indent=2))
+        atomic_write_text(output, json_text(_jsonable(results)))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,5 +1,8 @@
 """Where molecule data sets live: the embedded MOSES subsets in `data/` and the full MOSES splits.
 
+The names ``embedded`` and ``moses`` are resolved to files here and nowhere else (`dataset_path`); the
+caller says which split it means (training reads ``train``, evaluation and plots read ``test``).
+
 The full splits ship inside the `molsets` 0.3.1 wheel on PyPI. We download the wheel with pip (no install,
 no import: its pinned dependencies no longer install), check its sha256, and copy the three csv.gz files
 out of it into the cache (`$MOLVAE_DATA` or `~/.cache/molvae/moses`). A second call only checks the files.
@@ -17,7 +20,8 @@ from pathlib import Path
 
 from molvae.errors import DataError
 
-__all__ = ["cache_dir", "embedded_path", "fetch_moses", "MOSES_SPLITS", "MOSES_COUNTS", "find_moses_wheel"]
+__all__ = ["cache_dir", "embedded_path", "fetch_moses", "dataset_path", "is_dataset_name", "DATASETS",
+           "MOSES_SPLITS", "MOSES_COUNTS", "find_moses_wheel"]
 
 MOLSETS_VERSION = "0.3.1"
 MOLSETS_WHEEL = f"molsets-{MOLSETS_VERSION}-py3-none-any.whl"
@@ -29,6 +33,7 @@ MOSES_SPLITS = {
 }
 MOSES_COUNTS = {"train": 1_584_663, "test": 176_074, "test_scaffolds": 176_225}
 EMBEDDED = {"train": "moses_train_20k.csv", "test": "moses_test_2k.csv"}
+DATASETS: dict[str, tuple[str, ...]] = {"embedded": tuple(EMBEDDED), "moses": tuple(MOSES_SPLITS)}  # name -> splits
 
 
 def cache_dir() -> Path:
@@ -98,3 +103,22 @@ def fetch_moses(directory: str | Path | None = None) -> dict[str, Path]:
                 raise DataError(f"{member} in {wheel} does not match its expected sha256.")
             os.replace(tmp.name, path)
     return paths
+
+
+def is_dataset_name(source: object) -> bool:
+    """True when `source` names a data set molvae knows (`DATASETS`, case-insensitive) rather than a file."""
+    return isinstance(source, (str, os.PathLike)) and str(source).lower() in DATASETS
+
+
+def dataset_path(source: str | os.PathLike[str], split: str) -> Path:
+    """The file `source` stands for: split `split` of a named data set (``embedded``: the subsets in
+    `data/`; ``moses``: fetched once, see `fetch_moses`), or `source` itself as a path.
+
+    Raises DataError when the named set has no such split (e.g. ``embedded`` has no ``test_scaffolds``).
+    """
+    if not is_dataset_name(source):
+        return Path(source)
+    name = str(source).lower()
+    if split not in DATASETS[name]:
+        raise DataError(f"the {name!r} data set has no {split!r} split; it has {', '.join(DATASETS[name])}")
+    return embedded_path(split) if name == "embedded" else fetch_moses()[split]

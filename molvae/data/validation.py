@@ -14,7 +14,7 @@ import pandas as pd
 
 from molvae import chem
 from molvae.errors import DataError, TokenizationError, UsageError
-from molvae.data.datasets import cache_dir, embedded_path, fetch_moses
+from molvae.data.datasets import cache_dir, dataset_path
 from molvae.data.read import read_table
 
 if TYPE_CHECKING:
@@ -64,14 +64,6 @@ class ValidationReport:
         if self.rejected_path is not None and len(self.rejected):
             text += f" Rejected rows written to {self.rejected_path}."
         return text
-
-
-def _resolve_source(source: str | Path) -> Path:
-    if str(source) == "embedded":
-        return embedded_path("train")
-    if str(source) == "moses":
-        return fetch_moses()["train"]
-    return Path(source)
 
 
 def _default_rejected_path(path: Path) -> Path:
@@ -152,7 +144,7 @@ def load_molecules(
     unless `standardize` is set, which keeps the largest fragment, neutralized (`chem.standardize`).
     Raises DataError when nothing valid remains.
     """
-    path = _resolve_source(source)
+    path = dataset_path(source, "train")
     raw, col = read_table(path, smiles_col)
     report = ValidationReport(source=str(source), n_read=len(raw))
     if len(raw) == 0:
@@ -267,7 +259,7 @@ def _computed_properties(smiles: list[str], names: Sequence[str], n_jobs: int = 
     """
     if len(smiles) < _PROPERTY_CACHE_MIN:
         return chem.properties(smiles, list(names), n_jobs=n_jobs)
-    from molvae.evaluation.reference import content_key, load_npz, save_npz
+    from molvae.files import content_key, load_npz, save_npz
 
     path = cache_dir() / "properties" / f"{content_key(smiles, 'properties:' + ','.join(names))}.npz"
     arrays = load_npz(path)

@@ -17,16 +17,12 @@ token, because the two packages differ and ChemNet's last LSTM state depends on 
 The caller canonicalizes first (`fcd_torch` does it inside; `fcd` does not).
 
 Cached statistics are plain ``.npz`` files (never pickles) under ``$MOLVAE_DATA/metrics`` (or
-``~/.cache/molvae/metrics``), named by a sha256 of their inputs (`content_key`).
+``~/.cache/molvae/metrics``), named by a sha256 of their inputs (`molvae.files.content_key`).
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import tempfile
 import warnings
-import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
@@ -37,12 +33,13 @@ import numpy as np
 
 from molvae import chem
 from molvae.evaluation.kernels import tanimoto_reduce
+from molvae.files import content_key, hash_smiles, load_npz, save_npz
 from molvae.parallel import pmap
 
 __all__ = [
     "CHEMNET_VOCAB", "CHEMNET_PAD_LEN", "chemnet_token_ids", "chemnet_moments", "frechet_distance",
-    "metrics_cache_dir", "content_key", "save_npz", "load_npz", "KL_DESCRIPTORS", "KL_SIZE", "PROPERTIES",
-    "mol_record", "collect_records", "kl_arrays", "ReferenceStats", "reference_stats", "hash64", "train_keys",
+    "metrics_cache_dir", "KL_DESCRIPTORS", "KL_SIZE", "PROPERTIES", "mol_record", "collect_records", "kl_arrays",
+    "ReferenceStats", "reference_stats", "train_keys",
 ]
 
 CHEMNET_VOCAB: tuple[str, ...] = (
@@ -159,43 +156,6 @@ def metrics_cache_dir() -> Path:
     from molvae.data.datasets import cache_dir
 
     return cache_dir() / "metrics"
-
-
-def content_key(strings: Iterable[str], tag: str) -> str:
-    """sha256 (hex, 24 chars) of `tag`, the RDKit version and every string in order: names a cache
-    file after exactly what it was computed from, and with which RDKit."""
-    from rdkit import __version__ as rdkit_version
-
-    h = hashlib.sha256(f"{tag}\0rdkit={rdkit_version}\0".encode())
-    for s in strings:
-        h.update(str(s).encode())
-        h.update(b"\n")
-    return h.hexdigest()[:24]
-
-
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write `arrays` to `path` atomically (temporary file + rename); creates the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray] | None:
-    """Arrays stored by `save_npz`, or None if the file is missing or unreadable (pickles refused)."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-        return None
 
 
 # --------------------------------------------------------------------------- set statistics
@@ -370,11 +330,6 @@ def reference_stats(smiles: Sequence[str], *, props: bool = True, kl: bool = Tru
     return stats
 
 
-def hash64(s: str) -> int:
-    """64-bit blake2b of a SMILES string (collisions among 10^7 strings: probability ~3e-6)."""
-    return int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
-
-
 def train_keys(train: Sequence[str], n_jobs: int | None, cache: bool) -> np.ndarray:
     """Sorted 64-bit hashes of the training SMILES as given and canonicalized (cached when large)."""
     train = [s for s in train if isinstance(s, str)]
@@ -382,7 +337,7 @@ def train_keys(train: Sequence[str], n_jobs: int | None, cache: bool) -> np.ndar
     if cache and len(train) >= 20_000 and (arrays := load_npz(path)) is not None:
         return arrays["keys"]
     canon = chem.canonical_many(train, n_jobs)
-    keys = np.unique(np.fromiter((hash64(s) for s in [*train, *(c for c in canon if c)]), dtype=np.uint64))
+    keys = hash_smiles([*train, *(c for c in canon if c)])
     if cache and len(train) >= 20_000:
         save_npz(path, {"keys": keys})
     return keys

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 LIMIT_GIB = 4.0
 EXPECT = {  # metric: (low, high) bounds for a sample of the training set itself
@@ -44,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     import torch
 
-    from molvae.evaluation.moses import evaluate, format_table
-    from molvae.data.datasets import fetch_moses
+    from molvae.data import fetch_moses
+    from molvae.evaluation import evaluate, format_table
 
     paths = fetch_moses()
     gen = pd.read_csv(paths["train"]).sample(args.n, random_state=args.seed)["SMILES"].tolist()

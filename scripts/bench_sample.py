@@ -1,6 +1,6 @@
 """Sampling speed: molvae against the MOSES VAE reference, same machine, same threads.
 
-Protocol (GUIDE.md section 6): molecules/s for sampling N molecules (default 10,000) from
+Protocol (docs/benchmarks.md, "Speed"): molecules/s for sampling N molecules (default 10,000) from
 the prior, RDKit validation included, measured as a ratio against the MOSES VAE
 (`moses/vae/model.py` from the molsets 0.3.1 wheel, default config of
 `moses/vae/config.py`, vocabulary built from the embedded MOSES training subset).
@@ -31,7 +31,6 @@ import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def _module_from_file(name: str, path: Path, replace: dict[str, str] | None = None):
@@ -117,7 +116,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import molvae
     import molvae.errors
-    from molvae.data.datasets import embedded_path
+    from molvae.data import embedded_path
 
     train = pd.read_csv(embedded_path("train"))["SMILES"].astype(str).tolist()
     load0 = os.getloadavg()[0]

@@ -14,7 +14,6 @@ import argparse
 import json
 import platform
 import re
-import sys
 import time
 from collections import Counter
 from functools import partial
@@ -25,12 +24,11 @@ import pandas as pd
 import rdkit
 import selfies as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-from molvae import chem  # noqa: E402
-from molvae.errors import TokenizationError  # noqa: E402
-from molvae.parallel import pmap, resolve_jobs  # noqa: E402
-from molvae.data.tokens import SPECIALS, Tokenizer, Vocabulary, tokenize_smiles  # noqa: E402
+from molvae import chem
+from molvae.data import Tokenizer, Vocabulary
+from molvae.data.tokens import SPECIALS, tokenize_smiles
+from molvae.errors import TokenizationError
+from molvae.parallel import pmap, resolve_jobs
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "moses_train_20k.csv"
 N_EXAMPLES = 20  # failure examples kept in the JSON

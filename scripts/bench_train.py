@@ -1,4 +1,4 @@
-"""Training speed of molvae's default model against the MOSES VAE (GUIDE section 6).
+"""Training speed of molvae's default model against the MOSES VAE (docs/benchmarks.md, "Speed").
 
 Protocol: the same 20k MOSES molecules (data/moses_train_20k.csv), batch 512, 3 warm-up steps
 then 20 timed steps per model, the same torch threads, in one process. The timed steps of the
@@ -38,17 +38,16 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from molvae import chem  # noqa: E402
+from molvae import chem
 from molvae import data as mdata
-from molvae.model import VAE, ModelConfig  # noqa: E402
-from molvae.runtime import autocast, hardware_summary, resolve_amp  # noqa: E402
-from molvae.train.schedules import kl_weight, lr_factor  # noqa: E402
-from molvae.data.tokens import Tokenizer, Vocabulary  # noqa: E402
-from molvae.train import TrainConfig  # noqa: E402
-from molvae.train.loop import forward_backward, step_noise  # noqa: E402
+from molvae.data import Tokenizer, Vocabulary
+from molvae.model import VAE, ModelConfig
+from molvae.runtime import autocast, hardware_summary, resolve_amp
+from molvae.train import TrainConfig
+from molvae.train.loop import forward_backward, step_noise
+from molvae.train.schedules import kl_weight, lr_factor
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # ------------------------------------------------------------------------- MOSES import

@@ -37,7 +37,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 FCD_RTOL, TOL = 1e-2, 1e-3
 ODD = ["", "C1CC", "c1cccc1", "CC(C)(C)(C)(C)C", "xyz", "CCO.CC", "C[N+](C)(C)C", "CCCCCCCCI", "C1CCCCCCCC1",
@@ -47,7 +46,8 @@ ODD = ["", "C1CC", "c1cccc1", "CC(C)(C)(C)(C)C", "xyz", "CCO.CC", "C[N+](C)(C)C"
 def find_moses_source(arg: str | None, scratch: Path) -> Path:
     """Directory containing ``moses/`` (a wheel is unpacked into `scratch`)."""
     candidates = [arg, os.environ.get("MOLVAE_MOSES_WHEEL"), "/tmp/moses_src"]
-    from molvae.data.datasets import MOLSETS_WHEEL, cache_dir
+    from molvae.data import cache_dir
+    from molvae.data.datasets import MOLSETS_WHEEL
 
     candidates.append(str(cache_dir() / "wheels" / MOLSETS_WHEEL))
     for c in candidates:
@@ -176,7 +176,7 @@ def check(argv: list[str] | None, scratch: Path) -> int:
     ks = sorted({max(1, args.n_gen // 10), max(1, args.n_gen // 2)})
 
     from molvae.chem import rdkit_quiet
-    from molvae.evaluation.moses import evaluate
+    from molvae.evaluation import evaluate
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(), rdkit_quiet():
@@ -214,7 +214,7 @@ def check(argv: list[str] | None, scratch: Path) -> int:
         good = bool(diff <= tol)
         ok &= good
         rows.append({"metric": ours_key, "moses": a, "molvae": b, "diff": diff, "tol": tol, "ok": good})
-    from molvae.evaluation.moses import METRIC_ORDER
+    from molvae.evaluation import METRIC_ORDER
 
     rows.sort(key=lambda r: (METRIC_ORDER.index(r["metric"]) if r["metric"] in METRIC_ORDER else 1.5, r["metric"]))
     fcd_ref = "fcd_torch (MOSES)" if have_fcd_torch else "fcd package featurization (fcd_torch not installed)"

@@ -1,5 +1,5 @@
 """Choose the default model by measurement: SELFIES vs SMILES, and two model sizes, trained with the same
-budget on the same molecules and scored with the MOSES metrics (GUIDE.md section 6).
+budget on the same molecules and scored with the MOSES metrics (docs/benchmarks.md, "Distribution learning").
 
 Each variant trains for --epochs on a seeded random subset of MOSES train (--n-train molecules), then
 samples --n-samples molecules (seed 0) from the prior; the table has validity, uniqueness, novelty,
@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 SIZES = {
     "default": {},  # ModelConfig defaults: embed 64, bi-GRU encoder 256, latent 64, decoder 2 x 512
@@ -46,10 +44,9 @@ def main() -> None:
     import torch
 
     import molvae
-    from molvae.evaluation.moses import evaluate
+    from molvae.data import fetch_moses
+    from molvae.evaluation import evaluate
     from molvae.evaluation.model_metrics import reconstruction_accuracy
-    from molvae.data.datasets import fetch_moses
-    from molvae.train import TrainConfig, fit
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -61,14 +58,14 @@ def main() -> None:
     rows = []
     for name in args.variants.split(","):
         rep, size = name.split("-")
-        cfg = TrainConfig(data=str(subset), representation=rep, epochs=args.epochs, batch_size=256, seed=0,
+        cfg = molvae.TrainConfig(data=str(subset), representation=rep, epochs=args.epochs, batch_size=256, seed=0,
                           beta_end=0.5, kl_warmup_epochs=1.0, val_fraction=0.02, val_recon_n=200, patience=0,
                           threads=args.threads, progress=False, out=str(out_dir / name), model=SIZES[size])
         t0 = time.perf_counter()
         if (Path(cfg.out) / "trainer_state.json").exists():
-            fit(cfg.replace(resume=cfg.out))  # finished runs return at once; interrupted ones continue
+            molvae.fit(cfg.replace(resume=cfg.out))  # finished runs return at once; interrupted ones continue
         else:
-            fit(cfg)
+            molvae.fit(cfg)
         train_s = time.perf_counter() - t0
         vae = molvae.load(cfg.out, device="cpu", n_jobs=1)
         torch.set_num_threads(args.threads)

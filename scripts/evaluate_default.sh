@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate a shipped model's results table (GUIDE section 6): reconstruction on the first 1,000 MOSES test
-# molecules, property-head MAE/R^2 on the first 5,000, and MOSES metrics of N samples for each seed.
+# Regenerate a shipped model's results table (protocol: docs/benchmarks.md): reconstruction on the first 1,000
+# MOSES test molecules, property-head MAE/R^2 on the first 5,000, and MOSES metrics of N samples for each seed.
 # Usage: bash scripts/evaluate_default.sh [MODEL] [N_SAMPLES] [SEEDS...]
 #   defaults: moses-smiles 30000 0 1 2  (the full protocol; 11-14 min on the 2-core CPU with cached reference
 #   statistics; the first run adds about 75 min (measured under load) to build them for the two 176k test sets)

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import molvae
+from molvae.runtime import hardware_summary
 
-import molvae  # noqa: E402
-from molvae.optimization.run import optimize  # noqa: E402
-from molvae.runtime import hardware_summary  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 TASKS = (("logP", "logp"), ("QED", "qed"))
 METHODS = ("gradient", "random")
@@ -30,7 +27,7 @@ METHODS = ("gradient", "random")
 
 def row(vae, prop: str, method: str, seed: int) -> dict:
     t0 = time.perf_counter()
-    df = optimize(vae, prop, method=method, seed=seed)
+    df = molvae.optimize(vae, prop, method=method, seed=seed)
     starts = df.attrs["run"].starts
     return {"method": method, "n_starts": int(len(starts)), "n_decoded": int(df.attrs["n_decoded"]),
             "start_mean": float(df[f"{prop}_before"].mean()), "result_mean": float(df[f"{prop}_after"].mean()),

@@ -20,19 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+import molvae
+from molvae import chem
+from molvae.evaluation.moses import moses_reference
+from molvae.runtime import hardware_summary
 
-import molvae  # noqa: E402
-from molvae import chem  # noqa: E402
-from molvae.evaluation import moses as metrics
-from molvae.runtime import hardware_summary  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",
            "Filters", "Novelty", "Ring>=8")
@@ -46,7 +44,7 @@ def macrocycle_share(smiles: list[str]) -> float:
 
 
 def score(smiles: list[str], n_jobs: int | None) -> dict:
-    result = metrics.evaluate(smiles, "moses", n_jobs=n_jobs)
+    result = molvae.evaluate(smiles, "moses", n_jobs=n_jobs)
     return {**{k: result[k] for k in COLUMNS if k in result}, "Ring>=8": macrocycle_share(smiles)}
 
 
@@ -57,7 +55,7 @@ def run_setting(vae, method: str, temperature: float, n: int, seed: int, n_jobs:
     MOSES training molecules; any other method samples from the prior."""
     t0 = time.perf_counter()
     if method == "posterior means":
-        train = metrics.moses_reference()["train"]
+        train = moses_reference()["train"]
         pick = np.random.default_rng(seed).choice(len(train), size=n, replace=False)
         z = vae.encode([train[i] for i in pick], on_invalid="skip")
         df = vae.decode_table(z, method="multinomial", temperature=temperature, seed=seed, properties=None)

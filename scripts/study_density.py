@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="samples decoded per candidate")
     ap.add_argument("--n-fit", type=int, default=50_000)
     ap.add_argument("--n-heldout", type=int, default=5_000)
-    ap.add_argument("--components", type=int, nargs="+", default=[16, 32, 64])
+    ap.add_argument("--components", type=int, nargs="*", default=[16, 32, 64])
     ap.add_argument("--means-components", type=int, nargs="*", default=[64])
     ap.add_argument("--exemplars", type=int, nargs="*", default=[5000, 20000, 45000],
                     help="posterior-mixture sizes (training molecules kept as components)")

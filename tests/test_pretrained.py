@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -49,8 +50,21 @@ def test_samples_are_valid_novel_and_scored(shipped: tuple[str, molvae.MolVAE]) 
     # Measured over 30,000 samples: SELFIES 1.000, SMILES .879; 200 draws leave a wide margin.
     assert len(valid) == 200 if vae.tokenizer.representation == "selfies" else len(valid) >= 140
     assert valid["canonical"].nunique() >= 0.98 * len(valid)
-    assert valid["novel"].mean() > 0.9
+    # The default prior is the shipped posterior mixture (novelty about .90 over 10,000 samples);
+    # N(0, I) draws are about .98 novel.
+    assert df.attrs["prior"] == "density" and valid["novel"].mean() > 0.8
     assert valid["logp"].between(-5, 10).all() and valid["qed"].between(0, 1).all()
+    standard = vae.sample(200, seed=0, prior="standard")
+    assert standard[standard["valid"]]["novel"].mean() > 0.9
+
+
+def test_shipped_density_is_a_posterior_mixture_of_training_molecules(shipped: tuple[str, molvae.MolVAE]) -> None:
+    _, vae = shipped
+    assert vae.density_kind == "posterior-mixture" and vae.density.n_components == 20_000
+    assert vae.density.info["config"]["n_molecules"] == 20_000
+    # test molecules' posterior means are typical under it, points far out along every axis are not
+    mu = vae.encode(TEST[:50])
+    assert np.median(vae.log_density(mu)) > np.median(vae.log_density(mu + 3.0)) + 20
 
 
 def test_reconstructs_unseen_test_molecules(shipped: tuple[str, molvae.MolVAE]) -> None:

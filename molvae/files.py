@@ -25,7 +25,7 @@ from molvae.errors import DataError
 
 __all__ = [
     "atomic_path", "atomic_write_bytes", "atomic_write_text", "json_text", "save_npz", "load_npz",
-    "content_key", "smiles_hash", "hash_smiles", "library_versions",
+    "strings_digest", "content_key", "smiles_hash", "hash_smiles", "library_versions",
 ]
 
 
@@ -100,16 +100,22 @@ def load_npz(path: str | os.PathLike[str]) -> dict[str, np.ndarray] | None:
         return None
 
 
-def content_key(strings: Iterable[str], tag: str) -> str:
-    """sha256 (hex, 24 chars) of `tag`, the RDKit version and every string in order: names a cache
-    file after exactly what it was computed from, and with which RDKit (RDKit is imported here, lazily)."""
-    from rdkit import __version__ as rdkit_version
-
-    h = hashlib.sha256(f"{tag}\0rdkit={rdkit_version}\0".encode())
+def strings_digest(strings: Iterable[str], prefix: bytes = b"") -> str:
+    """sha256 (hex) of `prefix`, then every string in order, each followed by a newline: identifies a
+    list of SMILES by its content (order matters: statistics such as a seeded subset depend on it)."""
+    h = hashlib.sha256(prefix)
     for s in strings:
         h.update(str(s).encode())
         h.update(b"\n")
-    return h.hexdigest()[:24]
+    return h.hexdigest()
+
+
+def content_key(strings: Iterable[str], tag: str) -> str:
+    """`strings_digest` (24 hex chars) of `tag`, the RDKit version and the strings: names a cache file after
+    exactly what it was computed from, and with which RDKit (RDKit is imported here, lazily)."""
+    from rdkit import __version__ as rdkit_version
+
+    return strings_digest(strings, f"{tag}\0rdkit={rdkit_version}\0".encode())[:24]
 
 
 def smiles_hash(smiles: str) -> int:

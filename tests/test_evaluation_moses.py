@@ -17,7 +17,8 @@ import pytest
 
 from molvae import chem
 from molvae.errors import UsageError
-from molvae.evaluation.reference import chemnet_token_ids, frechet_distance, reference_stats
+from molvae.evaluation.fcd import chemnet_token_ids, frechet_distance
+from molvae.evaluation.reference import reference_stats
 from molvae.files import load_npz
 from molvae.evaluation.kernels import discrete_kldiv, popcount, tanimoto_reduce
 from molvae.evaluation.moses import cos_similarity, evaluate, internal_diversity
@@ -251,6 +252,126 @@ def test_format_table(small_result):
     with pytest.raises(UsageError):
         format_table(r, baselines=["GPT"])
     assert MOSES_BASELINES["VAE"]["FCD/Test"] == (0.099, 0.013)
+
+
+# --------------------------------------------------------------------------- shipped reference statistics
+
+
+@pytest.fixture(scope="module")
+def shipped_subset(tmp_path_factory):
+    """Shipped files for 300 test molecules (as "test") and 300 others (as "test_scaffolds"), written by
+    the shipping code path, and the statistics they were built from: computed afresh (never from
+    shipped files) and left in the metrics cache under ``cache/``."""
+    from rdkit import __version__ as rdkit_version
+
+    from molvae.evaluation import shipped
+
+    directory = tmp_path_factory.mktemp("shipped")
+    sets = {"test": TEST[:300], "test_scaffolds": TEST[300:600]}
+    built = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOLVAE_DATA", str(directory / "cache"))
+        for split, smiles in sets.items():
+            built[split] = reference_stats(smiles, **shipped.SPLIT_OPTIONS[split], n_jobs=1, use_shipped=False)
+            assert built[split].source == "computed"
+            shipped.write_shipped(directory / shipped.SHIPPED_FILES[split], built[split].to_arrays(), smiles,
+                                  rdkit_version)
+    return directory, sets, built
+
+
+def test_shipped_statistics_equal_recomputed(shipped_subset, monkeypatch):
+    from molvae.evaluation import shipped
+
+    directory, sets, built = shipped_subset
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", directory)
+    for split, smiles in sets.items():
+        raw = load_npz(directory / shipped.SHIPPED_FILES[split])
+        assert raw is not None and raw["fcd_mu"].dtype == raw["fcd_sigma_triu"].dtype == np.float64
+        got = reference_stats(smiles, **shipped.SPLIT_OPTIONS[split], n_jobs=1, cache=False)
+        assert got.source.startswith("shipped (RDKit ")
+        rows = shipped.compare_stats(got, built[split])
+        assert all(r["ok"] for r in rows), rows
+        assert all(r["equal"] for r in rows if r["field"] != "FCD(a, b)"), rows  # bit for bit
+    no_kl = reference_stats(sets["test"], props=True, kl=False, n_jobs=1, cache=False)
+    assert no_kl.source.startswith("shipped") and no_kl.kl_desc.shape == (0, 9)
+
+
+def test_shipped_statistics_are_matched_by_content_only(shipped_subset, monkeypatch):
+    from molvae.evaluation import shipped
+
+    directory, sets, _ = shipped_subset
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", directory)
+    assert shipped.lookup(sets["test"], kl=True) is not None
+    assert shipped.lookup(["CCO", *sets["test"][1:]], kl=True) is None  # one molecule changed
+    assert shipped.lookup(sets["test"][::-1], kl=True) is None  # the KL subset depends on the order
+    assert shipped.lookup(sets["test_scaffolds"], kl=True) is None  # built without KL inputs
+    assert shipped.lookup(sets["test_scaffolds"], kl=False) is not None
+
+
+def test_evaluate_gives_the_same_results_with_shipped_statistics(shipped_subset, monkeypatch, tmp_path):
+    from molvae.evaluation import shipped
+
+    directory, sets, _ = shipped_subset
+    gen = [*TEST[600:700], TEST[0], "xyz"]
+    kwargs = dict(reference=sets["test"], test_scaffolds=sets["test_scaffolds"], ks=(10,), n_jobs=1)
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)  # nothing ships here
+    monkeypatch.setenv("MOLVAE_DATA", str(directory / "cache"))  # the statistics computed in the fixture
+    computed = evaluate(gen, **kwargs)
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", directory)
+    with_shipped = evaluate(gen, **kwargs, cache=False)
+    assert computed["details"]["reference_Test"] == "cache"
+    assert with_shipped["details"]["reference_TestSF"].startswith("shipped")
+    for result in (computed, with_shipped):
+        result["details"] = {k: v for k, v in result["details"].items() if k not in ("seconds", "reference_Test",
+                                                                                     "reference_TestSF")}
+    assert with_shipped == computed
+
+
+def test_shipped_statistics_of_another_parse_are_recomputed(shipped_subset, monkeypatch, tmp_path):
+    """An RDKit that parses a different number of molecules than the one that built the file: the
+    shipped statistics describe another set, so they are not used."""
+    from molvae.evaluation import shipped
+
+    directory, sets, built = shipped_subset
+    arrays = built["test_scaffolds"].to_arrays()
+    arrays["counts"] = arrays["counts"] + np.array([-1, 1])
+    shipped.write_shipped(tmp_path / shipped.SHIPPED_FILES["test_scaffolds"], arrays, sets["test_scaffolds"], "x")
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
+    with pytest.warns(RuntimeWarning, match="recomputing"):
+        stats = reference_stats(sets["test_scaffolds"], props=False, kl=False, n_jobs=1, cache=False)
+    assert stats.source == "computed" and stats.n_valid == 300
+
+
+def test_molecule_arrays_in_chunks_match_the_full_records(monkeypatch):
+    from molvae.evaluation import reference
+
+    full = reference_stats(TEST[:40], n_jobs=1, kl=False, cache=False, use_shipped=False)
+    monkeypatch.setattr(reference, "_PROGRESS_MIN", 10)
+    monkeypatch.setattr(reference, "_PROGRESS_CHUNK", 7)  # a progress bar over 6 chunks
+    arrays = reference.molecule_arrays([*TEST[:40], "xyz"], props=True, n_jobs=1)
+    np.testing.assert_array_equal(arrays["fps"], full.fps)
+    np.testing.assert_array_equal(arrays["props"], full.props)
+    assert arrays["counts"].tolist() == [40, 1]
+
+
+def test_package_ships_moses_statistics():
+    """The shipped files: small, float64 moments, and (when MOSES is in the cache) matching its test sets."""
+    from molvae.evaluation import shipped
+
+    paths = [shipped.SHIPPED_DIR / name for name in shipped.SHIPPED_FILES.values()]
+    assert sum(p.stat().st_size for p in paths) < 10e6
+    for path in paths:
+        raw = load_npz(path)
+        assert raw["fcd_sigma_triu"].dtype == np.float64 and raw["fcd_sigma_triu"].shape == (512 * 513 // 2,)
+    cache = Path(_ORIGINAL_DATA or Path.home() / ".cache" / "molvae") / "moses"
+    if not all((cache / f"{split}.csv.gz").exists() for split in shipped.SHIPPED_FILES):
+        pytest.skip("MOSES splits not in the cache")
+    from molvae.data.read import read_table
+
+    for split in shipped.SHIPPED_FILES:
+        df, col = read_table(cache / f"{split}.csv.gz")
+        found = shipped.lookup(df[col].tolist(), kl=shipped.SPLIT_OPTIONS[split]["kl"])
+        assert found is not None and int(found[0]["counts"].sum()) == len(df)
 
 
 # --------------------------------------------------------------------------- agreement with MOSES

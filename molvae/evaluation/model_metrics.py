@@ -6,7 +6,7 @@ MOSES distribution metrics of samples over several seeds.
   vocabulary) count as failures, and their number is reported.
 - Property head: MAE and R^2 per property on the first `prop_n` test molecules, in original units, against
   RDKit values (or the file's column for the user's own properties).
-- Distribution: `n_samples` prior samples per seed, scored by `molvae.evaluation.moses.evaluate`; mean and std over seeds.
+- Distribution: `n_samples` prior samples per seed, scored by `moses.evaluate`; mean and std over seeds.
 """
 from __future__ import annotations
 

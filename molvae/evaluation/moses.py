@@ -45,10 +45,10 @@ import numpy as np
 from molvae import chem
 from molvae.data.datasets import DATASETS, dataset_path, is_dataset_name
 from molvae.errors import UsageError
+from molvae.evaluation.fcd import chemnet_moments, frechet_distance
 from molvae.evaluation.kernels import kl_divergences, tanimoto_reduce
-from molvae.evaluation.reference import (KL_DESCRIPTORS, KL_SIZE, PROPERTIES, ReferenceStats, chemnet_moments,
-                                         collect_records, frechet_distance, kl_arrays, mol_record, reference_stats,
-                                         train_keys)
+from molvae.evaluation.reference import (KL_DESCRIPTORS, KL_SIZE, PROPERTIES, ReferenceStats, collect_records,
+                                         kl_arrays, mol_record, reference_stats, train_keys)
 # MOSES_BASELINES and format_table live in evaluation.table; scripts still import them from here.
 from molvae.evaluation.table import METRIC_ORDER, MOSES_BASELINES, format_table  # noqa: F401
 from molvae.files import smiles_hash
@@ -366,7 +366,7 @@ def evaluate(generated: Sequence[str] | str | Path, reference: str | Path | Sequ
 
     test_stats = reference_stats(test, props=True, kl=kl_score, n_jobs=n_jobs, device=device,
                                  batch_size=batch_size, cache=cache)
-    report.details["n_reference_Test"] = test_stats.n_valid
+    report.details.update(n_reference_Test=test_stats.n_valid, reference_Test=test_stats.source)
     report.lap("reference Test")
     _reference_metrics(report, "Test", test_stats, gen, gen_fcd, device)
     report.lap("metrics Test")
@@ -375,7 +375,7 @@ def evaluate(generated: Sequence[str] | str | Path, reference: str | Path | Sequ
     else:
         scaf_stats = reference_stats(scaf, props=False, kl=False, n_jobs=n_jobs, device=device,
                                      batch_size=batch_size, cache=cache)
-        report.details["n_reference_TestSF"] = scaf_stats.n_valid
+        report.details.update(n_reference_TestSF=scaf_stats.n_valid, reference_TestSF=scaf_stats.source)
         report.lap("reference TestSF")
         _reference_metrics(report, "TestSF", scaf_stats, gen, gen_fcd, device)
         report.lap("metrics TestSF")

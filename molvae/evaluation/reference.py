@@ -2,22 +2,13 @@
 
 Per molecule (`mol_record`): canonical SMILES, Morgan bits, BRICS fragments, Bemis-Murcko scaffold,
 MOSES filters, properties; per set (`reference_stats`): those aggregated with multiplicities, plus
-ChemNet activation moments for the Fréchet ChemNet Distance and GuacaMol KL inputs.
-
-ChemNet (weights and network) comes from the `fcd` package (1.2.x; the weights ship in its wheel).
-The SMILES featurization is ours: it reproduces `fcd_torch` (what MOSES 0.3.1 uses) token for
-token, because the two packages differ and ChemNet's last LSTM state depends on it:
-
-* `fcd_torch` reads a symbol as two characters when the second one is ``r``, ``i`` or ``l``
-  (``Br``, ``Cl``, ``Si``); anything outside ChemNet's 35-symbol vocabulary becomes ``X``;
-* it stops at the first ``.`` (only the first fragment of a multi-fragment SMILES is read) and
-  truncates to 349 symbols, then writes the ``.`` end token;
-* it pads every molecule to 350 positions and scales the one-hot rows by 1/35.
-
-The caller canonicalizes first (`fcd_torch` does it inside; `fcd` does not).
+ChemNet activation moments for the Fréchet ChemNet Distance (`molvae.evaluation.fcd`) and GuacaMol
+KL inputs.
 
 Cached statistics are plain ``.npz`` files (never pickles) under ``$MOLVAE_DATA/metrics`` (or
-``~/.cache/molvae/metrics``), named by a sha256 of their inputs (`molvae.files.content_key`).
+``~/.cache/molvae/metrics``), named by a sha256 of their inputs (`molvae.files.content_key`). For the
+MOSES test sets the set-level part ships with molvae (`molvae.evaluation.shipped`); only the
+per-molecule arrays (`molecule_arrays`: fingerprints, properties) are then computed, once.
 """
 from __future__ import annotations
 
@@ -27,126 +18,21 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from molvae import chem
+from molvae.evaluation import shipped
+from molvae.evaluation.fcd import chemnet_moments, frechet_distance  # noqa: F401  (scripts import them here)
 from molvae.evaluation.kernels import tanimoto_reduce
 from molvae.files import content_key, hash_smiles, load_npz, save_npz
 from molvae.parallel import pmap
 
 __all__ = [
-    "CHEMNET_VOCAB", "CHEMNET_PAD_LEN", "chemnet_token_ids", "chemnet_moments", "frechet_distance",
     "metrics_cache_dir", "KL_DESCRIPTORS", "KL_SIZE", "PROPERTIES", "mol_record", "collect_records", "kl_arrays",
-    "ReferenceStats", "reference_stats", "train_keys",
+    "ReferenceStats", "molecule_arrays", "reference_stats", "train_keys",
 ]
-
-CHEMNET_VOCAB: tuple[str, ...] = (
-    "C", "N", "O", "H", "F", "Cl", "P", "B", "Br", "S", "I", "Si", "#", "(", ")", "+", "-", "1",
-    "2", "3", "4", "5", "6", "7", "8", "=", "[", "]", "@", "c", "n", "o", "s", "X", ".",
-)
-CHEMNET_PAD_LEN = 350
-_C2I = {s: i for i, s in enumerate(CHEMNET_VOCAB)}
-_UNK, _END = _C2I["X"], _C2I["."]
-_ACT_DIM = 512
-
-
-def chemnet_token_ids(smiles: str, pad_len: int = CHEMNET_PAD_LEN) -> list[int]:
-    """ChemNet vocabulary indices of `smiles`, end token included (length <= `pad_len`),
-    exactly as `fcd_torch.utils.get_one_hot` places its ones."""
-    if not smiles:
-        return [_END]
-    s = smiles + "."
-    ids: list[int] = []
-    src = 0
-    while True:
-        if s[src + 1] in "ril":
-            sym, src = s[src:src + 2], src + 2
-        else:
-            sym, src = s[src], src + 1
-        ids.append(_C2I.get(sym, _UNK))
-        if s[src] == "." or len(ids) == pad_len - 1:
-            ids.append(_END)
-            return ids
-
-
-def _one_hot(batch: Sequence[str], torch):  # torch passed in: imported lazily
-    """(B, 35, 350) float32 input for ChemNet: one-hot / 35, zero padding."""
-    x = torch.zeros(len(batch), CHEMNET_PAD_LEN, len(CHEMNET_VOCAB))
-    rows, cols, vals = [], [], []
-    for b, smi in enumerate(batch):
-        ids = chemnet_token_ids(smi)
-        rows.extend([b] * len(ids))
-        cols.extend(range(len(ids)))
-        vals.extend(ids)
-    x[torch.tensor(rows), torch.tensor(cols), torch.tensor(vals)] = 1.0 / len(CHEMNET_VOCAB)
-    return x.transpose(1, 2)
-
-
-def _chemnet():
-    import fcd
-
-    with warnings.catch_warnings():  # fcd unpacks its weights through a TemporaryDirectory
-        warnings.simplefilter("ignore")
-        return fcd.load_ref_model()
-
-
-def chemnet_moments(smiles: Sequence[str], weights: Sequence[float] | None = None, batch_size: int = 512,
-                    device: str = "cpu") -> tuple[np.ndarray, np.ndarray, float]:
-    """Weighted mean (512,) and covariance (512, 512) of ChemNet's penultimate activations.
-
-    `weights` are frequencies (a molecule listed once with weight 3 counts as three copies, as
-    `np.cov(fweights=...)`); the covariance is the unbiased one MOSES uses (divides by N - 1).
-    Activations are reduced batch by batch in float64, so memory stays O(batch). Returns
-    (mu, sigma, N). Raises ValueError if N < 2.
-    """
-    import torch
-
-    w = np.ones(len(smiles)) if weights is None else np.asarray(weights, dtype=np.float64)
-    total = float(w.sum())
-    if len(smiles) != len(w):
-        raise ValueError("smiles and weights differ in length")
-    if total < 2:
-        raise ValueError(f"needs at least 2 molecules, got {total:g}")
-    model = _chemnet()
-    s1 = np.zeros(_ACT_DIM)
-    s2 = np.zeros((_ACT_DIM, _ACT_DIM))
-    model.to(device)
-    try:
-        with torch.no_grad():
-            for start in range(0, len(smiles), batch_size):
-                act = model(_one_hot(smiles[start:start + batch_size], torch).to(device)).cpu().numpy()
-                act = act.astype(np.float64)
-                wb = w[start:start + batch_size]
-                s1 += wb @ act
-                s2 += (act * wb[:, None]).T @ act
-    finally:
-        model.to("cpu")
-    mu = s1 / total
-    sigma = (s2 - total * np.outer(mu, mu)) / (total - 1.0)
-    return mu, (sigma + sigma.T) / 2.0, total
-
-
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """Fréchet distance of two Gaussians, ``|mu1-mu2|^2 + Tr(S1) + Tr(S2) - 2 Tr(sqrt(S1 S2))``.
-
-    Same value as `fcd.calculate_frechet_distance` (agreement to ~1e-12 relative is tested), but
-    Tr(sqrt(S1 S2)) is taken as the sum of square roots of the eigenvalues of the symmetric
-    sqrt(S1) S2 sqrt(S1) (two `eigh` of 512 x 512) instead of a general matrix square root, which
-    is about ten times faster and never produces a complex result.
-    """
-    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
-    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
-        raise ValueError("the two Gaussians differ in dimension")
-    w, v = np.linalg.eigh(sigma1)
-    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-    inner = root1 @ sigma2 @ root1
-    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2.0), 0.0, None)).sum()
-    diff = mu1 - mu2
-    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
-
 
 # --------------------------------------------------------------------------- cache
 
@@ -180,6 +66,18 @@ def _scaffold(mol: Any) -> str | None:
     return None if smiles == "" or scaffold.GetRingInfo().NumRings() < 2 else smiles
 
 
+def _packed_morgan(mol: Any) -> bytes:
+    """Morgan radius 2, 1024 bits, packed (128 bytes): MOSES's fingerprint for SNN and IntDiv."""
+    fp = np.zeros(1024, dtype=np.uint8)
+    fp[list(chem.fingerprint(mol, 2, 1024).GetOnBits())] = 1
+    return np.packbits(fp).tobytes()
+
+
+def _property_values(mol: Any) -> tuple[float, ...]:
+    p = chem.mol_properties(mol, [name for _, name in PROPERTIES])
+    return tuple(p[name] for _, name in PROPERTIES)
+
+
 def mol_record(smiles: str, filters: bool, props: bool) -> tuple | None:
     """Everything the MOSES metrics need from one molecule, or None if it does not parse:
     (canonical, stereo-free canonical, packed 1024-bit Morgan r=2, BRICS fragments, scaffold,
@@ -191,18 +89,22 @@ def mol_record(smiles: str, filters: bool, props: bool) -> tuple | None:
     if mol is None:
         return None
     with chem.rdkit_quiet():
-        fp = np.zeros(1024, dtype=np.uint8)
-        fp[list(chem.fingerprint(mol, 2, 1024).GetOnBits())] = 1
         try:
             frags = tuple(Chem.MolToSmiles(AllChem.FragmentOnBRICSBonds(mol)).split("."))
         except (ValueError, RuntimeError):
             frags = ()
-        values = None
-        if props:
-            p = chem.mol_properties(mol, [name for _, name in PROPERTIES])
-            values = tuple(p[name] for _, name in PROPERTIES)
-        return (Chem.MolToSmiles(mol), Chem.MolToSmiles(mol, isomericSmiles=False), np.packbits(fp).tobytes(),
-                frags, _scaffold(mol), chem.passes_moses_filters(mol) if filters else None, values)
+        return (Chem.MolToSmiles(mol), Chem.MolToSmiles(mol, isomericSmiles=False), _packed_morgan(mol),
+                frags, _scaffold(mol), chem.passes_moses_filters(mol) if filters else None,
+                _property_values(mol) if props else None)
+
+
+def _molecule_record(smiles: str, props: bool) -> tuple[bytes, tuple[float, ...] | None] | None:
+    """The per-molecule part of `mol_record` (fingerprint, properties), computed the same way."""
+    mol = chem.to_mol(smiles)
+    if mol is None:
+        return None
+    with chem.rdkit_quiet():
+        return _packed_morgan(mol), _property_values(mol) if props else None
 
 
 def _kl_record(smiles: str) -> tuple[tuple[float, ...], bytes] | None:
@@ -224,6 +126,9 @@ def _kl_record(smiles: str) -> tuple[tuple[float, ...], bytes] | None:
     return tuple(values), np.packbits(fp).tobytes()
 
 
+_NOT_STORED = ("n_valid", "n_invalid", "source")
+
+
 @dataclass(frozen=True)
 class ReferenceStats:
     """What a metric needs from a molecule set, one row per distinct parseable input string.
@@ -231,7 +136,8 @@ class ReferenceStats:
     fps (m, 128) uint8 packed Morgan bits; weights (m,) multiplicities; frag/scaf keys and counts
     (with multiplicity); props (m, 4) logP, SA, QED, weight or (0, 4); fcd_mu (512,), fcd_sigma
     (512, 512) or empty when fewer than 2 molecules; kl_desc (k, 9), kl_maxsim (k,) for GuacaMol KL
-    (k = 0 when not computed); n_valid, n_invalid counts of inputs.
+    (k = 0 when not computed); n_valid, n_invalid counts of inputs; source: where the set-level part
+    came from ("computed", "cache", or "shipped (RDKit <version>)").
     """
 
     fps: np.ndarray
@@ -247,15 +153,16 @@ class ReferenceStats:
     kl_maxsim: np.ndarray
     n_valid: int
     n_invalid: int
+    source: str = "computed"
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("n_valid", "n_invalid")}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in _NOT_STORED}
         return {**out, "counts": np.array([self.n_valid, self.n_invalid], dtype=np.int64)}
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> ReferenceStats:
-        fields = {k: arrays[k] for k in cls.__dataclass_fields__ if k not in ("n_valid", "n_invalid")}
-        return cls(**fields, n_valid=int(arrays["counts"][0]), n_invalid=int(arrays["counts"][1]))
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], source: str = "cache") -> ReferenceStats:
+        fields = {k: arrays[k] for k in cls.__dataclass_fields__ if k not in _NOT_STORED}
+        return cls(**fields, n_valid=int(arrays["counts"][0]), n_invalid=int(arrays["counts"][1]), source=source)
 
     def frag(self) -> dict[str, float]:
         return dict(zip(self.frag_keys.tolist(), self.frag_counts.tolist()))
@@ -296,18 +203,65 @@ def kl_arrays(smiles: Sequence[str], n_jobs: int | None, device: str) -> tuple[n
     return desc, tanimoto_reduce(fps, fps, agg="max", exclude_self=True, device=device)
 
 
-def reference_stats(smiles: Sequence[str], *, props: bool = True, kl: bool = True, n_jobs: int | None = None,
-                    device: str = "cpu", batch_size: int = 512, cache: bool = True) -> ReferenceStats:
-    """Statistics of a reference set (MOSES test or scaffold test), computed as MOSES does on the
-    SMILES as given (FCD on their canonical forms); cached as ``.npz`` keyed by the SMILES, the
-    options and the RDKit version. Invalid reference SMILES are counted and left out."""
-    smiles = [s for s in smiles]
-    path = metrics_cache_dir() / f"ref-{content_key(smiles, f'{_STATS_TAG}:props={props}:kl={kl}')}.npz"
+_PROGRESS_MIN, _PROGRESS_CHUNK = 20_000, 20_000
+
+
+def _progress_map(fn: Callable[[str], Any], items: Sequence[str], n_jobs: int | None, label: str) -> list[Any]:
+    """`pmap(fn, items)`, in chunks under a progress bar on stderr when the list is long (a first
+    evaluation against MOSES works through 352,299 molecules; it should not look hung)."""
+    if len(items) < _PROGRESS_MIN:
+        return pmap(fn, items, n_jobs)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    out: list[Any] = []
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=len(items))
+        for start in range(0, len(items), _PROGRESS_CHUNK):
+            out.extend(pmap(fn, items[start:start + _PROGRESS_CHUNK], n_jobs))
+            bar.advance(task, min(_PROGRESS_CHUNK, len(items) - start))
+    return out
+
+
+def molecule_arrays(smiles: Sequence[str], props: bool, n_jobs: int | None = None,
+                    cache: bool = True) -> dict[str, np.ndarray]:
+    """The per-molecule fields of `ReferenceStats` (fps, weights, props) and ``counts`` (valid, invalid
+    inputs), as `reference_stats` computes them; cached as ``.npz`` (the part that does not ship)."""
+    smiles = list(smiles)
+    path = metrics_cache_dir() / f"mols-{content_key(smiles, f'{_STATS_TAG}:molecules:props={props}')}.npz"
     if cache and (arrays := load_npz(path)) is not None:
-        return ReferenceStats.from_arrays(arrays)
+        return arrays
     counts = Counter(s for s in smiles if isinstance(s, str))
     distinct = list(counts)
-    records = pmap(partial(mol_record, filters=False, props=props), distinct, n_jobs)
+    records = _progress_map(partial(_molecule_record, props=props), distinct, n_jobs, "reference fingerprints")
+    ok = [i for i, r in enumerate(records) if r is not None]
+    weights = np.array([counts[distinct[i]] for i in ok], dtype=np.float64)
+    fps = np.frombuffer(b"".join(records[i][0] for i in ok), dtype=np.uint8).reshape(len(ok), 128)
+    prop = np.array([records[i][1] for i in ok], dtype=np.float64).reshape(-1, 4) if props else np.zeros((0, 4))
+    n_valid = int(weights.sum())
+    arrays = {"fps": fps, "weights": weights, "props": prop,
+              "counts": np.array([n_valid, len(smiles) - n_valid], dtype=np.int64)}
+    if cache:
+        save_npz(path, arrays)
+    return arrays
+
+
+def _kl_inputs(smiles: list[Any], n_jobs: int | None, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """GuacaMol KL inputs of a reference set: a fixed random subset of `KL_SIZE` rows, stereo-free."""
+    if not smiles:
+        return np.zeros((0, len(KL_DESCRIPTORS))), np.zeros(0)
+    rng = np.random.default_rng(KL_SEED)
+    pick = np.sort(rng.choice(len(smiles), size=min(KL_SIZE, len(smiles)), replace=False))
+    subset = dict.fromkeys(c for c in chem.canonical_many([smiles[i] for i in pick], n_jobs, isomeric=False) if c)
+    return kl_arrays(list(subset), n_jobs, device)
+
+
+def _computed_stats(smiles: list[Any], props: bool, kl: bool, n_jobs: int | None, device: str,
+                    batch_size: int) -> ReferenceStats:
+    counts = Counter(s for s in smiles if isinstance(s, str))
+    distinct = list(counts)
+    records = _progress_map(partial(mol_record, filters=False, props=props), distinct, n_jobs, "reference RDKit")
     ok = [i for i, r in enumerate(records) if r is not None]
     recs = [records[i] for i in ok]
     weights = np.array([counts[distinct[i]] for i in ok], dtype=np.float64)
@@ -315,16 +269,46 @@ def reference_stats(smiles: Sequence[str], *, props: bool = True, kl: bool = Tru
     mu, sigma = np.zeros(0), np.zeros((0, 0))
     if weights.sum() >= 2:
         mu, sigma, _ = chemnet_moments([r[0] for r in recs], weights, batch_size=batch_size, device=device)
-    kl_desc, kl_maxsim = np.zeros((0, len(KL_DESCRIPTORS))), np.zeros(0)
-    if kl and smiles:
-        rng = np.random.default_rng(KL_SEED)
-        pick = np.sort(rng.choice(len(smiles), size=min(KL_SIZE, len(smiles)), replace=False))
-        subset = dict.fromkeys(c for c in chem.canonical_many([smiles[i] for i in pick], n_jobs, isomeric=False)
-                               if c)
-        kl_desc, kl_maxsim = kl_arrays(list(subset), n_jobs, device)
+    kl_desc, kl_maxsim = _kl_inputs(smiles, n_jobs, device) if kl else (np.zeros((0, len(KL_DESCRIPTORS))),
+                                                                          np.zeros(0))
     n_valid = int(weights.sum())
-    stats = ReferenceStats(**fields, fcd_mu=mu, fcd_sigma=sigma, kl_desc=kl_desc, kl_maxsim=kl_maxsim,
-                           n_valid=n_valid, n_invalid=len(smiles) - n_valid)
+    return ReferenceStats(**fields, fcd_mu=mu, fcd_sigma=sigma, kl_desc=kl_desc, kl_maxsim=kl_maxsim,
+                          n_valid=n_valid, n_invalid=len(smiles) - n_valid)
+
+
+def _with_shipped(smiles: list[Any], props: bool, kl: bool, n_jobs: int | None, cache: bool) -> ReferenceStats | None:
+    """The shipped set-level statistics of `smiles` joined with its per-molecule arrays, or None when
+    nothing ships for this content, or when this RDKit parses a different number of the molecules
+    (then the shipped statistics describe another set, and everything is recomputed)."""
+    found = shipped.lookup(smiles, kl)
+    if found is None:
+        return None
+    fields, rdkit_version = found
+    arrays = molecule_arrays(smiles, props, n_jobs, cache)
+    if not np.array_equal(arrays["counts"], fields["counts"]):
+        warnings.warn(f"this RDKit parses {int(arrays['counts'][0])} of the reference molecules, the shipped "
+                      f"statistics (RDKit {rdkit_version}) {int(fields['counts'][0])}; recomputing them",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return ReferenceStats.from_arrays({**fields, **arrays}, source=f"shipped (RDKit {rdkit_version})")
+
+
+def reference_stats(smiles: Sequence[str], *, props: bool = True, kl: bool = True, n_jobs: int | None = None,
+                    device: str = "cpu", batch_size: int = 512, cache: bool = True,
+                    use_shipped: bool = True) -> ReferenceStats:
+    """Statistics of a reference set (MOSES test or scaffold test), computed as MOSES does on the
+    SMILES as given (FCD on their canonical forms); cached as ``.npz`` keyed by the SMILES, the
+    options and the RDKit version. Invalid reference SMILES are counted and left out.
+
+    When the SMILES are exactly a set whose statistics ship (the MOSES test sets, matched by content)
+    and `use_shipped`, only the per-molecule arrays are computed (`molecule_arrays`)."""
+    smiles = [s for s in smiles]
+    path = metrics_cache_dir() / f"ref-{content_key(smiles, f'{_STATS_TAG}:props={props}:kl={kl}')}.npz"
+    if cache and (arrays := load_npz(path)) is not None:
+        return ReferenceStats.from_arrays(arrays)
+    if use_shipped and (stats := _with_shipped(smiles, props, kl, n_jobs, cache)) is not None:
+        return stats
+    stats = _computed_stats(smiles, props, kl, n_jobs, device, batch_size)
     if cache:
         save_npz(path, stats.to_arrays())
     return stats

@@ -1,10 +1,12 @@
 """CLI tests, in-process, through `molvae.cli.main` so that the exit-code mapping is what users get."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from molvae.train.config import TrainConfig
 from tests.conftest import invoke_cli
 
 
@@ -19,6 +21,62 @@ def test_help_and_doctor(monkeypatch, capsys) -> None:
     assert code == 0
     for name in ("python", "torch", "rdkit", "selfies", "device", "data cache"):
         assert name in out
+
+
+def _train_cli(monkeypatch, capsys, tmp_path: Path, *args: str) -> TrainConfig:
+    """The TrainConfig `molvae train ARGS` hands to `fit` (which is replaced, so nothing trains)."""
+    import molvae.train.loop as loop
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(loop, "fit", lambda cfg: seen.append(cfg) or tmp_path)
+    code, out = run_cli(monkeypatch, capsys, "train", *args)
+    assert code == 0, out
+    return seen[0]
+
+
+@pytest.fixture()
+def config_file(tmp_path: Path) -> Path:
+    file = tmp_path / "cfg.json"
+    file.write_text(json.dumps({"epochs": 7, "batch_size": 128, "lr": 5e-4, "properties": ["qed"],
+                                "model": {"dec_hidden": 256}}))
+    return file
+
+
+def test_train_option_overrides_the_config_file_exactly_when_typed(monkeypatch, capsys, tmp_path: Path,
+                                                                  config_file: Path) -> None:
+    # Not typed: the file's values stay.
+    cfg = _train_cli(monkeypatch, capsys, tmp_path, "--config", str(config_file))
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.properties) == (7, 128, 5e-4, ("qed",))
+    assert cfg.model == {"dec_hidden": 256} and cfg.out == TrainConfig().out
+
+    # Typed values equal to the TrainConfig defaults still override the file.
+    default = TrainConfig()
+    cfg = _train_cli(monkeypatch, capsys, tmp_path, "--config", str(config_file), "--batch-size",
+                     str(default.batch_size), "--epochs", str(default.epochs), "-p", "logp", "-p", "sa")
+    assert (cfg.batch_size, cfg.epochs, cfg.properties, cfg.lr) == (default.batch_size, default.epochs,
+                                                                    ("logp", "sa"), 5e-4)
+
+    # Without --config: TrainConfig's defaults, except what is typed.
+    assert _train_cli(monkeypatch, capsys, tmp_path) == TrainConfig()
+    cfg = _train_cli(monkeypatch, capsys, tmp_path, "--repr", "smiles", "--out", str(tmp_path / "m"),
+                     "--stop-after", "2", "--max-len", "60", "--seed", "4")
+    assert cfg == TrainConfig(representation="smiles", out=str(tmp_path / "m"), stop_after=2, max_len=60, seed=4)
+
+
+def test_train_help_shows_the_trainconfig_defaults(monkeypatch, capsys) -> None:
+    code, out = run_cli(monkeypatch, capsys, "train", "--help")
+    assert code == 0
+    default = TrainConfig()
+    for text in (f"Default: {default.batch_size}.", f"Default: {default.epochs}.", f"Default: {default.out}.",
+                 f"Default: {', '.join(default.properties)}."):
+        assert text in out, text
+
+
+def test_train_bad_config_file_exits_2(monkeypatch, capsys, tmp_path: Path) -> None:
+    file = tmp_path / "cfg.json"
+    file.write_text(json.dumps({"epoch": 3}))
+    code, out = run_cli(monkeypatch, capsys, "train", "--config", str(file))
+    assert code == 2 and "unknown training settings" in out and "Traceback" not in out
 
 
 def test_usage_error_exits_2(monkeypatch, capsys) -> None:
@@ -39,12 +97,7 @@ def test_bad_training_file_exits_1_without_traceback(monkeypatch, capsys, tmp_pa
 
 
 def test_train_stop_after_reaches_the_training_config(monkeypatch, capsys, tmp_path: Path) -> None:
-    import molvae.train.loop as train
-
-    seen = []
-    monkeypatch.setattr(train, "fit", lambda cfg: seen.append(cfg) or tmp_path)
-    code, out = run_cli(monkeypatch, capsys, "train", "--epochs", "4", "--stop-after", "2", "--out", str(tmp_path))
-    assert code == 0, out
-    assert seen[0].epochs == 4 and seen[0].stop_after == 2
+    cfg = _train_cli(monkeypatch, capsys, tmp_path, "--epochs", "4", "--stop-after", "2", "--out", str(tmp_path))
+    assert cfg.epochs == 4 and cfg.stop_after == 2
     code, out = run_cli(monkeypatch, capsys, "train", "--stop-after", "-1")
     assert code == 2 and "Traceback" not in out

@@ -71,11 +71,12 @@ def data_moses(directory: Optional[Path] = typer.Option(None, "--dir", help="Whe
 
 
 def _default(name: str) -> str:
-    """`[default: X]` for help text, X read from TrainConfig (the one place defaults live)."""
+    """"Default: X." for help text, X read from TrainConfig (the one place defaults live). Plain
+    text: typer's help renders brackets as rich markup."""
     from molvae.train.config import field_default
 
     value = field_default(name)
-    return f"[default: {', '.join(value) if isinstance(value, tuple) else value}]"
+    return f"Default: {', '.join(value) if isinstance(value, tuple) else value}."
 
 
 # Every option defaults to None, meaning "not typed": a typed option overrides --config, an
@@ -105,7 +106,10 @@ def train(
                                              "still span --epochs); --resume continues it. 0: run to --epochs. "
                                              f"{_default('stop_after')}"),
 ) -> None:
-    """Train a VAE on your molecules, the embedded MOSES subset, or full MOSES."""
+    """Train a VAE on your molecules, the embedded MOSES subset, or full MOSES.
+
+    An option typed here overrides the --config file; the defaults shown apply where neither sets a value.
+    """
     from molvae.train.config import train_config_from_cli
     from molvae.train.loop import fit
 

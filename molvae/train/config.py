@@ -1,29 +1,41 @@
-"""`TrainConfig`: every setting of a training run, validated, JSON round-trippable."""
+"""`TrainConfig`: every setting of a training run, validated, JSON round-trippable.
+
+This module imports neither torch nor numpy (ModelConfig, which lives with the torch model, is
+imported when a TrainConfig is validated), so that the CLI can read the defaults for its help
+text without paying for torch on every command.
+"""
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from molvae.errors import UsageError
-from molvae.model.vae import ModelConfig
 from molvae.train.schedules import KL_SCHEDULES, LR_SCHEDULES
 
-__all__ = ["TrainConfig", "MODEL_FIELDS", "ENVIRONMENT_FIELDS", "train_config_from_cli", "load_train_config"]
+__all__ = ["TrainConfig", "model_fields", "ENVIRONMENT_FIELDS", "train_config_from_cli", "load_train_config",
+           "field_default"]
 
-# ModelConfig fields a user may set; the others (vocab_size, n_props, special ids, max_len)
-# come from the data.
-MODEL_FIELDS = tuple(f.name for f in fields(ModelConfig)
-                     if f.name not in ("vocab_size", "n_props", "pad_id", "bos_id", "eos_id", "max_len"))
 # Fields that say where/how to run, not what to compute: on --resume these come from the new
 # config, all others from the checkpoint so that the resumed run is the interrupted one.
 ENVIRONMENT_FIELDS = ("out", "resume", "device", "amp", "threads", "n_jobs", "tensorboard", "progress", "stop_after")
 
 
+@functools.cache
+def model_fields() -> tuple[str, ...]:
+    """ModelConfig fields a user may set; the others (vocab_size, n_props, special ids, max_len)
+    come from the data."""
+    from molvae.model.vae import ModelConfig
+
+    return tuple(f.name for f in fields(ModelConfig)
+                 if f.name not in ("vocab_size", "n_props", "pad_id", "bos_id", "eos_id", "max_len"))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of one training run. Defaults equal the `molvae train` CLI defaults.
+    """Settings of one training run. Its defaults are the only ones: `molvae train` takes them from here.
 
     Data: `data` is a file path, "embedded" (20k MOSES subset shipped with molvae) or "moses"
     (full MOSES train split, fetched); `properties` are file columns or RDKit names; an empty
@@ -53,7 +65,9 @@ class TrainConfig:
     epochs in all are done, with the schedules still spanning `epochs`, so that a long run can
     be trained in slices (a batch-job time limit, a CPU between other work); `--resume`
     continues it to the same result as one uninterrupted run. 0: run to `epochs`.
-    `model` holds ModelConfig overrides (see MODEL_FIELDS), e.g. {"dec_hidden": 256}.
+    `model` holds ModelConfig overrides (see `model_fields()`), e.g. {"dec_hidden": 256}.
+
+    Everything is validated here, once: the loop, schedules and validation below trust these values.
     """
 
     data: str = "embedded"
@@ -128,9 +142,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(f"invalid training configuration: {message}.")
-        unknown = set(self.model) - set(MODEL_FIELDS)
+        unknown = set(self.model) - set(model_fields())
         if unknown:
-            raise UsageError(f"unknown model settings {sorted(unknown)}; valid: {', '.join(MODEL_FIELDS)}.")
+            raise UsageError(f"unknown model settings {sorted(unknown)}; valid: {', '.join(model_fields())}.")
+        from molvae.model.vae import ModelConfig
+
         try:
             ModelConfig(vocab_size=8, **self.model)
         except (TypeError, ValueError) as exc:
@@ -166,23 +182,20 @@ def load_train_config(path: str | Path) -> dict[str, Any]:
     return d
 
 
-def train_config_from_cli(config_file: str | None = None, **cli: Any) -> TrainConfig:
-    """Merge defaults, a JSON config file and CLI options into a TrainConfig.
+def field_default(name: str) -> Any:
+    """The TrainConfig default of field `name` (read from the class: nothing is constructed)."""
+    f = next(f for f in fields(TrainConfig) if f.name == name)
+    return f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
 
-    Precedence: CLI option > config file > default. Because the CLI passes every option,
-    a CLI value equal to the TrainConfig default counts as "not given" (so a file value is
-    not overridden by an untouched CLI default); an empty `properties` tuple means "not
-    given" too. The CLI defaults must therefore equal the TrainConfig defaults.
+
+def train_config_from_cli(config_file: str | None = None, **given: Any) -> TrainConfig:
+    """A TrainConfig from the TrainConfig defaults, a JSON config file and CLI options.
+
+    Precedence: an option in `given` whose value is not None > the file > the TrainConfig
+    default. None means "not typed" (every `molvae train` option defaults to None), so a typed
+    value overrides the file even when it equals the default. Fields whose value may itself be
+    None (smiles_col, resume) therefore cannot be reset to None from the CLI, only left alone.
     """
     merged: dict[str, Any] = load_train_config(config_file) if config_file else {}
-    TrainConfig.from_dict(merged)  # validate the file on its own, for a message naming it
-    defaults = TrainConfig()
-    for key, value in cli.items():
-        if key not in {f.name for f in fields(TrainConfig)}:
-            raise UsageError(f"unknown training option {key!r}")
-        if key == "properties" and not value:
-            continue
-        if value == getattr(defaults, key) and key in merged:
-            continue
-        merged[key] = value
+    merged.update({key: value for key, value in given.items() if value is not None})
     return TrainConfig.from_dict(merged)

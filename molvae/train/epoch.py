@@ -13,7 +13,7 @@ from molvae.model.vae import VAE
 from molvae.runtime import DistInfo, autocast
 from molvae.train.schedules import active_units
 
-__all__ = ["EpochLog", "evaluate", "reconstruction_accuracy", "ProgressReporter", "step_noise"]
+__all__ = ["EpochLog", "validation_metrics", "token_reconstruction_rate", "ProgressReporter", "step_noise"]
 
 log = logging.getLogger("molvae.train")
 
@@ -68,10 +68,11 @@ def _to_device(enc: batching.EncodedData, idx: np.ndarray, device: torch.device)
 
 
 @torch.no_grad()
-def reconstruction_accuracy(model: VAE, enc: batching.EncodedData, device: torch.device,
-                            amp_dtype: torch.dtype | None = None, batch_size: int = 512) -> float:
+def token_reconstruction_rate(model: VAE, enc: batching.EncodedData, device: torch.device,
+                              amp_dtype: torch.dtype | None = None, batch_size: int = 512) -> float:
     """Fraction of molecules whose greedy decoding from the posterior mean reproduces every
-    token up to and including EOS (exact token match; no chemistry involved)."""
+    token up to and including EOS (exact token match; no chemistry involved, unlike
+    `molvae.evaluation.model_metrics.reconstruction_accuracy`, which compares canonical SMILES)."""
     if len(enc) == 0:
         return float("nan")
     model.eval()
@@ -90,9 +91,9 @@ def reconstruction_accuracy(model: VAE, enc: batching.EncodedData, device: torch
 
 
 @torch.no_grad()
-def evaluate(model: VAE, val: batching.EncodedData, beta: float, prop_weight: float, prop_names: tuple[str, ...],
-             prop_stats: dict[str, tuple[float, float]], device: torch.device, amp_dtype: torch.dtype | None,
-             batch_size: int, recon_n: int, seed: int) -> dict[str, float]:
+def validation_metrics(model: VAE, val: batching.EncodedData, beta: float, prop_weight: float,
+                       prop_names: tuple[str, ...], prop_stats: dict[str, tuple[float, float]], device: torch.device,
+                       amp_dtype: torch.dtype | None, batch_size: int, recon_n: int, seed: int) -> dict[str, float]:
     """Validation metrics: loss terms at `beta` (fixed noise, so epochs compare), teacher-forced
     token accuracy, greedy reconstruction accuracy of the first `recon_n` molecules, property
     MAE in original units, active units (Burda: Var_x[mu_u] > 0.01) and dims with KL > 0.01 nats."""
@@ -115,8 +116,8 @@ def evaluate(model: VAE, val: batching.EncodedData, beta: float, prop_weight: fl
     n = len(val)
     out = {f"val_{k}": float(sums[i] / n) for i, k in enumerate(_KEYS)}
     out["val_token_acc"] = float(sums[-1] / max(sums[-2], 1.0))
-    out["val_recon_acc"] = (reconstruction_accuracy(model, val.subset(np.arange(min(recon_n, n))), device, amp_dtype,
-                                                    batch_size) if recon_n > 0 else float("nan"))
+    out["val_recon_acc"] = (token_reconstruction_rate(model, val.subset(np.arange(min(recon_n, n))), device,
+                                                      amp_dtype, batch_size) if recon_n > 0 else float("nan"))
     if abs_err:
         err = np.concatenate(abs_err).mean(0)
         for j, name in enumerate(prop_names):

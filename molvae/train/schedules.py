@@ -2,17 +2,18 @@
 
 Every schedule is a pure function of the global optimizer step, so resuming a run needs
 no scheduler object: the step alone restores it. (The one exception, "plateau", keeps a
-small JSON-able state that train.py saves with the checkpoint.)
+small JSON-able state that the loop saves with the checkpoint.)
+
+Schedule names and ranges are checked once, by TrainConfig; these functions trust them.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from molvae.errors import UsageError
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "KL_SCHEDULES", "LR_SCHEDULES", "kl_weight", "lr_factor", "PlateauState", "active_units",
@@ -33,13 +34,11 @@ def kl_weight(step: int, schedule: str, beta_start: float, beta_end: float, warm
     cyclical: Fu et al. (2019): the run is split into `cycles` equal cycles; in each, beta
               rises linearly over the first `cycle_ratio` of the cycle, then stays at beta_end.
     """
-    if schedule not in KL_SCHEDULES:
-        raise UsageError(f"unknown KL schedule {schedule!r}; expected one of {', '.join(KL_SCHEDULES)}")
     if schedule == "constant":
         return float(beta_end)
     span = beta_end - beta_start
     if schedule == "cyclical":
-        period = max(1.0, total_steps / max(1, cycles))
+        period = max(1.0, total_steps / cycles)  # a run shorter than `cycles` steps: one step per cycle
         pos = (step % period) / period
         frac = min(1.0, pos / cycle_ratio) if cycle_ratio > 0 else 1.0
         return float(beta_start + span * frac)
@@ -60,8 +59,6 @@ def lr_factor(step: int, schedule: str, total_steps: int, warmup_steps: int = 0,
     from 1 to `min_factor` over the remaining steps. plateau: the factor kept by
     `PlateauState` (reduced when validation loss stalls).
     """
-    if schedule not in LR_SCHEDULES:
-        raise UsageError(f"unknown lr schedule {schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
     warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
     if schedule == "constant":
         return warm
@@ -115,6 +112,8 @@ def active_units(mu: np.ndarray, threshold: float = 0.01) -> int:
     A collapsed dimension has the same mean for every molecule (variance ~0) whatever its
     KL, so this counts the dims the decoder can actually use.
     """
+    import numpy as np  # here, not at the top: TrainConfig imports this module and must stay light
+
     mu = np.asarray(mu, dtype=np.float64)
     if mu.ndim != 2 or mu.shape[0] < 2:
         return 0

@@ -1,5 +1,5 @@
 """Trainer state for `--resume`: last-epoch weights, optimizer tensors and RNG states in
-trainer_state.safetensors, with the JSON state (epoch, step, scheduler, optimizer hyper-parameters,
+trainer_state.safetensors, with the JSON state (`RunState`, scheduler, optimizer hyper-parameters,
 python RNG) embedded in its metadata and copied to trainer_state.json (layout: `molvae.model.checkpoint`).
 """
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,7 +21,36 @@ from molvae.model.checkpoint import (
 )
 from molvae.errors import CheckpointError
 
-__all__ = ["save_trainer_state", "load_trainer_state"]
+__all__ = ["RunState", "save_trainer_state", "load_trainer_state"]
+
+
+@dataclass
+class RunState:
+    """Where a run stands after its last finished epoch; saved in the trainer state, so these
+    names are keys of trainer_state.json."""
+
+    epoch: int = 0  # epochs finished
+    step: int = 0  # optimizer steps taken (the schedules are functions of it)
+    best_val: float | None = None  # the score of the best epoch so far
+    best_epoch: int = 0  # its weights are model.safetensors
+    bad_epochs: int = 0  # epochs since the best one
+    stopped: bool = False  # early stopping ended the run
+
+    def end_epoch(self, score: float, ranked: bool, patience: int) -> bool:
+        """Count a finished epoch of `score` (lower is better); returns whether it is the new best.
+
+        Unranked epochs (no validation set: the train loss, taken at an annealed beta, cannot
+        compare epochs) are each the new best, so the last one is kept, and never stop the run.
+        """
+        improved = not ranked or self.best_val is None or score < self.best_val
+        if improved:
+            self.best_val, self.best_epoch, self.bad_epochs = score, self.epoch + 1, 0
+        else:
+            self.bad_epochs += 1
+        self.epoch += 1
+        if patience and ranked and self.bad_epochs >= patience:
+            self.stopped = True
+        return improved
 
 
 def _rng_tensors_and_json() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

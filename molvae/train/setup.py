@@ -1,0 +1,193 @@
+"""The setup steps of a training run, each named for what it gives the loop: the resumed
+checkpoint, the data, the model and optimizer, where the run stands, the output directory.
+
+They run in the order `molvae.train.loop` calls them. The order matters for reproducibility:
+torch's global RNG is seeded just before the model is built, and a resumed run restores the
+saved RNG states after that, so a resumed run continues the interrupted one exactly.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from molvae.data import batching, validation
+from molvae.data.tokens import Tokenizer, Vocabulary
+from molvae.errors import CheckpointError
+from molvae.model import checkpoint as ckpt
+from molvae.model.vae import VAE, ModelConfig
+from molvae.runtime import DistInfo
+from molvae.train import state as trainer_state
+from molvae.train.config import ENVIRONMENT_FIELDS, TrainConfig
+from molvae.train.epoch import ProgressReporter
+from molvae.train.schedules import PlateauState
+from molvae.train.state import RunState
+
+__all__ = ["Resume", "open_resume", "set_threads", "absolute_data", "TrainData", "load_data", "build_model",
+           "restore_run", "prepare_out_dir"]
+
+log = logging.getLogger("molvae.train")
+
+
+# ------------------------------------------------------------------------------- resume
+@dataclass(frozen=True)
+class Resume:
+    """The checkpoint a run resumes from: its directory and its config.json."""
+
+    path: Path
+    saved: dict[str, Any]
+
+
+def open_resume(cfg: TrainConfig) -> tuple[TrainConfig, Resume | None]:
+    """The config to run and the checkpoint to resume (None for a fresh run).
+
+    On resume the checkpoint's settings win, except the environment fields (where and how to
+    run), which come from `cfg`: the resumed run is the interrupted one.
+    """
+    if cfg.resume is None:
+        return cfg, None
+    path = Path(cfg.resume)
+    saved = ckpt.read_config(path)
+    if not (path / ckpt.STATE_TENSORS).is_file():
+        raise CheckpointError(f"{path} is a model checkpoint without trainer state; it cannot be resumed.")
+    return _resume_config(cfg, saved.get("train"), path), Resume(path, saved)
+
+
+def _resume_config(cfg: TrainConfig, saved: dict[str, Any] | None, path: Path) -> TrainConfig:
+    if not saved:
+        raise CheckpointError(f"{path} records no training configuration, so the run cannot be resumed.")
+    merged = dict(saved)
+    # Compared as dicts on both sides (to_dict turns tuples into lists), so an untouched default
+    # is not reported as a value the user asked for.
+    defaults, new = TrainConfig().to_dict(), cfg.to_dict()
+    ignored = [k for k, v in new.items() if k not in ENVIRONMENT_FIELDS and merged.get(k) != v and v != defaults[k]]
+    if ignored:
+        log.warning("resuming %s: using the checkpoint's %s, not the new values", path, ", ".join(ignored))
+    for k in ENVIRONMENT_FIELDS:
+        merged[k] = getattr(cfg, k)
+    return TrainConfig.from_dict(merged)
+
+
+# -------------------------------------------------------------------------- environment
+def set_threads(cfg: TrainConfig, di: DistInfo) -> None:
+    """torch CPU threads for training: `cfg.threads`, or under torchrun on CPU the cores shared
+    out between the local processes (each would otherwise take them all)."""
+    threads = cfg.threads
+    if threads == 0 and di.world > 1 and not str(cfg.device).startswith("cuda"):
+        threads = max(1, torch.get_num_threads() // di.world)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def absolute_data(data: str) -> str:
+    """`data` with a file path made absolute, so that --resume works from any directory."""
+    if data not in ("embedded", "moses") and Path(data).exists():
+        return str(Path(data).resolve())
+    return data
+
+
+# --------------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class TrainData:
+    """The validated, tokenized, split and encoded molecules of a run, and what describes them."""
+
+    tokenizer: Tokenizer
+    vocab: Vocabulary
+    prop_names: tuple[str, ...]
+    prop_stats: dict[str, tuple[float, float]]  # name -> (mean, std) over the training split
+    train: batching.EncodedData
+    val: batching.EncodedData | None  # None when val_fraction is 0
+    train_smiles: list[str]
+    data_hash: str
+
+
+def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: ProgressReporter) -> TrainData:
+    """Load and validate the molecules, tokenize, split, standardize properties, encode.
+
+    A resumed run reuses the checkpoint's tokenizer, vocabulary and property statistics, and
+    refuses data that differ from the interrupted run's.
+    """
+    if resume is not None:
+        tokenizer = Tokenizer.from_dict(resume.saved["tokenizer"])
+        vocab: Vocabulary | None = Vocabulary.from_json((resume.path / ckpt.VOCAB).read_text(encoding="utf-8"))
+    else:
+        tokenizer, vocab = Tokenizer(cfg.representation, cfg.selfies_constraints), None
+    df, report = validation.load_molecules(cfg.data, smiles_col=cfg.smiles_col, properties=cfg.properties,
+                                           tokenizer=tokenizer, vocab=vocab, max_len=cfg.max_len,
+                                           rejected_path="auto" if di.is_main else None, n_jobs=cfg.n_jobs)
+    if di.is_main:
+        reporter.note(report.summary())
+    if vocab is None:
+        vocab = Vocabulary.build(df["tokens"])
+    prop_names = tuple(c for c in df.columns if c not in ("row", "smiles", "tokens"))
+    train_idx, val_idx = batching.split_indices(len(df), cfg.val_fraction, cfg.seed)
+    train_smiles = df["smiles"].iloc[train_idx].tolist()
+    data_hash = batching.data_hash(train_smiles)
+    if resume is not None:
+        prop_stats = {p["name"]: (p["mean"], p["std"]) for p in resume.saved.get("properties") or []}
+        if resume.saved.get("data_hash") != data_hash:
+            raise CheckpointError(f"the training data differ from those of the run in {resume.path} (data hash "
+                                  f"{data_hash[:12]} vs {str(resume.saved.get('data_hash'))[:12]}); cannot resume.")
+    else:
+        train_df = df.iloc[train_idx]
+        prop_stats = {}
+        for name in prop_names:
+            std = float(train_df[name].std(ddof=0))
+            prop_stats[name] = (float(train_df[name].mean()), std if std > 1e-8 else 1.0)
+    enc = batching.encode(df, vocab=vocab, prop_names=prop_names, prop_stats=prop_stats)
+    return TrainData(tokenizer, vocab, prop_names, prop_stats, enc.subset(train_idx),
+                     enc.subset(val_idx) if len(val_idx) else None, train_smiles, data_hash)
+
+
+# ---------------------------------------------------------------------- model, optimizer
+def build_model(cfg: TrainConfig, data: TrainData, resume: Resume | None,
+                device: torch.device) -> tuple[VAE, torch.optim.Optimizer]:
+    """The VAE (the checkpoint's architecture on resume) and its Adam optimizer.
+
+    Seeds torch's global RNG first, so the initial weights are a function of `cfg.seed`.
+    """
+    torch.manual_seed(cfg.seed)
+    if resume is not None:
+        mcfg = ModelConfig.from_dict(resume.saved["model"])
+    else:
+        vocab = data.vocab
+        mcfg = ModelConfig(vocab_size=len(vocab), n_props=len(data.prop_names), pad_id=vocab.pad_id,
+                           bos_id=vocab.bos_id, eos_id=vocab.eos_id, max_len=cfg.max_len + 2, **cfg.model)
+    model = VAE(mcfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return model, optimizer
+
+
+def restore_run(cfg: TrainConfig, resume: Resume | None, model: VAE,
+                optimizer: torch.optim.Optimizer) -> tuple[RunState, PlateauState, list[dict[str, Any]]]:
+    """Where the run stands (epoch, step, best epoch, lr plateau) and its history so far.
+
+    A fresh run starts at zero. A resumed one loads the last epoch's weights, optimizer and RNG
+    states into `model` and `optimizer`, and keeps the history rows up to that epoch.
+    """
+    plateau = PlateauState(patience=cfg.lr_patience, min_factor=cfg.lr_min_factor)
+    if resume is None:
+        return RunState(), plateau, []
+    loaded = trainer_state.load_trainer_state(resume.path, model, optimizer)
+    run = RunState(**{f.name: loaded[f.name] for f in fields(RunState)})
+    history: list[dict[str, Any]] = []
+    old = ckpt.read_history(resume.path)
+    if old is not None and len(old):
+        history = old[old["epoch"] <= run.epoch].to_dict("records")
+    if run.stopped or run.epoch >= cfg.epochs:
+        log.info("%s: the run already finished (epoch %d)", resume.path, run.epoch)
+    return run, PlateauState.from_dict(loaded["plateau"]), history
+
+
+def prepare_out_dir(out: Path, resume: Resume | None, reporter: ProgressReporter) -> None:
+    """Resuming into a new directory starts from a copy of the checkpoint; a fresh run removes a
+    previous run's training files first, so its state cannot be resumed into this run."""
+    if resume is not None and out.resolve() != resume.path.resolve():
+        ckpt.copy_checkpoint(resume.path, out)
+    elif resume is None:
+        stale = ckpt.remove_training_files(out)
+        if stale:
+            reporter.note(f"{out}: replacing the previous run's {', '.join(stale)}")

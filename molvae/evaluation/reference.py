@@ -320,7 +320,7 @@ def train_keys(train: Sequence[str], n_jobs: int | None, cache: bool) -> np.ndar
     path = metrics_cache_dir() / f"train-{content_key(train, 'molvae-train-keys-v1')}.npz"
     if cache and len(train) >= 20_000 and (arrays := load_npz(path)) is not None:
         return arrays["keys"]
-    canon = chem.canonical_many(train, n_jobs)
+    canon = _progress_map(chem.canonical, train, n_jobs, "training set (novelty)")
     keys = hash_smiles([*train, *(c for c in canon if c)])
     if cache and len(train) >= 20_000:
         save_npz(path, {"keys": keys})

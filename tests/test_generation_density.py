@@ -26,8 +26,17 @@ def _train_smiles() -> list[str]:
     return pd.read_csv(DATA / "gen_train.csv")["smiles"].tolist()
 
 
-def test_without_a_density_the_prior_is_standard_and_density_is_refused(gen_checkpoint: Path) -> None:
+def test_training_gives_the_model_its_density(gen_checkpoint: Path) -> None:
     vae = molvae.load(gen_checkpoint, device="cpu", precision="fp32")
+    assert vae.density_kind == "posterior-mixture"
+    assert vae.density.n_components == 58  # 90% of the 64 training molecules; the rest held out
+    assert vae.sample(8, seed=0).attrs["prior"] == "density"
+
+
+def test_without_a_density_the_prior_is_standard_and_density_is_refused(own_checkpoint: Path) -> None:
+    for name in ("density.safetensors", "density.json"):
+        (own_checkpoint / name).unlink()
+    vae = molvae.load(own_checkpoint, device="cpu", precision="fp32")
     assert vae.density is None and vae.density_kind == "standard-normal"
     assert vae.sample(8, seed=0).attrs["prior"] == "standard"
     with pytest.raises(UsageError, match="no latent density"):

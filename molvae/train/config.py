@@ -58,6 +58,8 @@ class TrainConfig:
     accuracy, greedy reconstruction of the first `val_recon_n` validation molecules,
     property MAE in original units, active units. Early stopping after `patience` epochs
     without a val-loss improvement (0: off); the best epoch's weights are the model saved.
+    At the end of a finished run (not a `stop_after` slice) the model gets its latent density, the
+    posterior mixture of up to `density_molecules` training molecules (0: none).
 
     Environment: `device` 'auto'|'cpu'|'cuda'; `amp` 'auto' (bf16 where the hardware runs it
     natively) | 'bf16' | 'off'; `threads` torch CPU threads (0: torch's default; under
@@ -96,6 +98,7 @@ class TrainConfig:
     prop_weight: float = 1.0
     patience: int = 5
     val_recon_n: int = 1000
+    density_molecules: int = 20_000
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"
@@ -130,6 +133,7 @@ class TrainConfig:
             (self.prop_weight >= 0, "prop_weight must be >= 0"),
             (self.patience >= 0, "patience must be >= 0 (0 turns early stopping off)"),
             (self.val_recon_n >= 0, "val_recon_n must be >= 0"),
+            (self.density_molecules >= 0, "density_molecules must be >= 0 (0: no latent density)"),
             (0 < self.lr_min_factor <= 1, "lr_min_factor must be in (0, 1]"),
             (self.lr_warmup_steps >= 0 and self.lr_patience >= 0, "lr_warmup_steps, lr_patience must be >= 0"),
             (self.threads >= 0, "threads must be >= 0"),

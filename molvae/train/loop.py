@@ -152,7 +152,26 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
                 reporter.note(f"early stopping: no improvement for {cfg.patience} epochs; best epoch {run.best_epoch}")
     if tb is not None:
         tb.close()
+    finished = run.stopped or (bool(history) and history[-1]["epoch"] == cfg.epochs)
+    if di.is_main and finished and cfg.density_molecules > 0:
+        _fit_latent_density(out, data.train_smiles, data.data_hash, cfg, device, reporter)
     return out
+
+
+def _fit_latent_density(out: Path, train_smiles: list[str], data_hash: str, cfg: TrainConfig, device: torch.device,
+                        reporter: ProgressReporter) -> None:
+    """Give the finished model (its best weights) its latent density, the default sampling prior: the
+    posterior mixture of up to `cfg.density_molecules` training molecules (docs/latent_density.md)."""
+    from molvae.generation.api import load
+    from molvae.generation.density import DensityConfig, fit_density
+
+    t0 = time.perf_counter()
+    vae = load(out, device=device, precision="fp32")
+    config = DensityConfig(n_molecules=cfg.density_molecules, seed=cfg.seed)
+    density = fit_density(vae, train_smiles, config, data_hash=data_hash)
+    density.save(out)
+    reporter.note(f"latent density: posterior mixture of {density.n_components:,} training molecules "
+                  f"({time.perf_counter() - t0:.0f} s)")
 
 
 # ------------------------------------------------------------------- per-step helpers

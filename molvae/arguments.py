@@ -11,7 +11,7 @@ import numpy as np
 
 from molvae.errors import UsageError
 
-__all__ = ["positive_int", "number", "temperature", "choice"]
+__all__ = ["positive_int", "number", "temperature", "choice", "unknown_fields"]
 
 
 def positive_int(value: Any, name: str) -> int:
@@ -43,3 +43,11 @@ def choice(value: Any, name: str, options: Sequence[str]) -> str:
     if value not in options:
         raise UsageError(f"unknown {name} {value!r}; expected one of {', '.join(options)}")
     return value
+
+
+def unknown_fields(cls: type, mapping: Any) -> list[str]:
+    """Keys of `mapping` that are not fields of the dataclass `cls`, sorted (a config from a newer
+    version, or a typo); the caller raises the error that suits it."""
+    from dataclasses import fields
+
+    return sorted(set(mapping) - {f.name for f in fields(cls)})

@@ -80,10 +80,10 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
         """Inverse of `to_dict`; unknown keys raise (a newer format), missing ones take defaults."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
+        from molvae.arguments import unknown_fields
+
+        if unknown := unknown_fields(cls, d):
+            raise ValueError(f"unknown ModelConfig fields: {unknown}")
         return cls(**dict(d))
 
 

@@ -165,10 +165,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
         """Build from a mapping (e.g. JSON); unknown keys raise UsageError naming the valid ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise UsageError(f"unknown training settings {sorted(unknown)}; valid: {', '.join(sorted(known))}.")
+        from molvae.arguments import unknown_fields
+
+        if unknown := unknown_fields(cls, d):
+            valid = sorted(f.name for f in fields(cls))
+            raise UsageError(f"unknown training settings {unknown}; valid: {', '.join(valid)}.")
         return cls(**dict(d))
 
     def replace(self, **changes: Any) -> "TrainConfig":

@@ -5,7 +5,8 @@ parameter cell then picks small sizes), one CPU thread and a per-cell timeout. A
 fails the test. The kernel is this interpreter (`sys.executable`), whatever kernelspecs the
 machine has: a kernelspec written to a temporary JUPYTER_PATH directory, which takes precedence
 over the user's and the environment's. Notebooks are executed in a temporary working directory
-and are never written back, so the stored copies stay without outputs.
+and are never written back: the stored copies keep the outputs of a full-settings run by
+scripts/run_notebooks.py, which the first test checks.
 """
 from __future__ import annotations
 
@@ -72,14 +73,27 @@ def _html_tables(nb) -> int:
     return sum("<table" in str(o.get("data", {}).get("text/html", "")) for o in _outputs(nb))
 
 
+MAX_NOTEBOOK_BYTES = 3_000_000  # a stored notebook, outputs included
+MAX_OUTPUT_BYTES = 400_000  # one output (an image, a table, a stream)
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_is_stored_without_outputs(name: str) -> None:
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+def test_notebook_is_stored_executed_at_full_settings(name: str) -> None:
+    path = NOTEBOOKS / name
+    nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and all(not c.outputs and c.execution_count is None for c in code), \
-        f"{name}: clear the outputs before committing (jupyter nbconvert --clear-output --inplace)"
-    assert any("MOLVAE_NOTEBOOK_FAST" in c.source for c in code[:2]), f"{name}: no FAST parameter cell at the top"
+    assert code and any("MOLVAE_NOTEBOOK_FAST" in c.source for c in code[:2]), \
+        f"{name}: no FAST parameter cell at the top"
+    rerun = f"{name}: re-execute it with `python scripts/run_notebooks.py {name}`"
+    assert nb.metadata.get("molvae", {}).get("fast") is False, f"{rerun} (no record of a full-settings run)"
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), f"{rerun} (not run top to bottom)"
+    assert not _outputs(nb, "error"), f"{rerun} (error outputs)"
+    assert _images(nb) >= 1 and _html_tables(nb) >= 1, f"{rerun} (no figures or tables)"
+    assert path.stat().st_size <= MAX_NOTEBOOK_BYTES, f"{name}: {path.stat().st_size} bytes stored"
+    for output in _outputs(nb):
+        size = len(json.dumps(output))
+        assert size <= MAX_OUTPUT_BYTES, f"{name}: an output of {size} bytes (lower the dpi or the output)"
 
 
 # Per notebook: a cell appended after the last one, printing "RESULT <json>" from the kernel's
@@ -126,6 +140,9 @@ def test_notebook_executes(name: str, notebook_env: Path) -> None:
     source = NOTEBOOKS / name
     stored = source.read_text(encoding="utf-8")
     nb = nbformat.reads(stored, as_version=4)
+    for cell in nb.cells:  # drop the stored full-settings outputs: every output checked below is this run's
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
     n_cells = len(nb.cells)
     probe, check = PROBES[name]
     nb.cells.append(nbformat.v4.new_code_cell("import json\n" + probe))

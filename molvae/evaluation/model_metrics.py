@@ -1,4 +1,4 @@
-"""Metrics of a trained model (GUIDE section 6): reconstruction accuracy, property-head accuracy and the
+"""Metrics of a trained model (protocol: docs/benchmarks.md): reconstruction accuracy, property-head accuracy and the
 MOSES distribution metrics of samples over several seeds.
 
 - Reconstruction: the first `recon_n` molecules of the test set, encoded to the posterior mean and

@@ -315,7 +315,7 @@ class MolVAE(LatentPrior):
         """Encode each molecule to its posterior mean and decode it again.
 
         Returns one row per encoded input: `row` (input index), `input`, `output` (the decoded
-        SMILES, as GUIDE section 2 names it), the molecule table of the decoded output (its
+        SMILES), the molecule table of the decoded output (its
         `smiles` column equals `output`, so the table joins with every other one), and `exact`
         (the output's canonical SMILES equals the input's).
         """

@@ -60,17 +60,18 @@ class DensityConfig:
         return {**dataclasses.asdict(self), "candidates": list(self.candidates)}
 
 
-def _progress() -> Any:
+def _progress(show: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("encoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    return Progress(TextColumn("encoding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
+                    disable=not show)
 
 
-def encode_posteriors(vae: MolVAE, smiles: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def encode_posteriors(vae: MolVAE, smiles: Sequence[str], progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances (m, D) float64 of the molecules the vocabulary can spell (the
-    others are left out), in chunks with a progress bar."""
+    others are left out), in chunks with a progress bar (unless `progress` is False)."""
     mus, logvars = [], []
-    with _progress() as bar:
+    with _progress(progress) as bar:
         task = bar.add_task("encoding", total=len(smiles))
         for start in range(0, len(smiles), _ENCODE_CHUNK):
             chunk = list(smiles[start:start + _ENCODE_CHUNK])
@@ -94,7 +95,7 @@ def posterior_draws(mu: np.ndarray, logvar: np.ndarray, seed: int) -> np.ndarray
 
 
 def fit_density(vae: MolVAE, smiles: Sequence[str], config: DensityConfig = DensityConfig(),
-                data_hash: str | None = None, verbose: bool = False) -> LatentDensity:
+                data_hash: str | None = None, verbose: bool = False, progress: bool = True) -> LatentDensity:
     """Make the latent density of `vae` from `smiles` (the model's training molecules; see `DensityConfig`)
     and attach it (`vae.density`); returns it. `info["heldout_loglik"]` is the mean log-density (nats per
     latent) of posterior draws of held-out molecules. Raises DataError with too few encodable molecules."""
@@ -103,7 +104,7 @@ def fit_density(vae: MolVAE, smiles: Sequence[str], config: DensityConfig = Dens
     n_want = int(round(config.n_molecules / (1.0 - config.heldout_fraction)))
     if len(items) > n_want:
         items = [items[i] for i in np.sort(rng.choice(len(items), n_want, replace=False))]
-    mu, logvar = encode_posteriors(vae, items)
+    mu, logvar = encode_posteriors(vae, items, progress)
     n_held = max(1, int(round(len(mu) * config.heldout_fraction)))
     need = 10 * max(config.candidates) if config.kind == "gaussian-mixture" else 2
     if len(mu) - n_held < need:

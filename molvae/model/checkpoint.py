@@ -1,6 +1,6 @@
 """Checkpoint directories: safetensors + JSON only, written atomically, never unpickled.
 
-Layout of a checkpoint directory (GUIDE section 4):
+Layout of a checkpoint directory (the README's Checkpoint format section):
 
     config.json                 format, format_version, model config, tokenizer (incl. SELFIES
                                 constraints), representation, properties with mean/std,

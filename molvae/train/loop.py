@@ -15,7 +15,7 @@ whose state is saved with each checkpoint.
 
 Data parallel (DDP): launch the same command under torchrun, e.g.
 
-    torchrun --nproc_per_node 2 -m molvae.cli.app train --data embedded --out runs/ddp
+    torchrun --nproc_per_node 2 -m molvae.cli train --data embedded --out runs/ddp
 
 Each process joins the job (gloo on CPU, nccl on CUDA; see molvae.runtime.init_distributed),
 loads the same data, and takes a disjoint shard `global_batch[rank::world]` of every global
@@ -168,7 +168,7 @@ def _fit_latent_density(out: Path, train_smiles: list[str], data_hash: str, cfg:
     t0 = time.perf_counter()
     vae = load(out, device=device, precision="fp32")
     config = DensityConfig(n_molecules=cfg.density_molecules, seed=cfg.seed)
-    density = fit_density(vae, train_smiles, config, data_hash=data_hash)
+    density = fit_density(vae, train_smiles, config, data_hash=data_hash, progress=cfg.progress)
     density.save(out)
     reporter.note(f"latent density: posterior mixture of {density.n_components:,} training molecules "
                   f"({time.perf_counter() - t0:.0f} s)")

@@ -137,7 +137,7 @@ class MolVAE(LatentPrior):
         """Training-set lookup for the `novel` column, or None when the training set is unknown."""
         if self.train_hashes is None:
             return None
-        from molvae.model.checkpoint import smiles_hash
+        from molvae.files import smiles_hash
 
         known = np.sort(np.asarray(self.train_hashes, dtype=np.uint64))
 

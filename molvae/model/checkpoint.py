@@ -35,9 +35,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save as st_save_bytes
 
-from molvae.errors import CheckpointError
+from molvae.errors import CheckpointError, MolvaeError
 from molvae.files import atomic_write_bytes, atomic_write_text, hash_smiles, json_text, library_versions
-from molvae.files import smiles_hash  # noqa: F401  (defined in molvae.files; generation.api still imports it here)
 from molvae.model.vae import VAE, ModelConfig
 from molvae.data.tokens import Tokenizer, Vocabulary
 
@@ -176,6 +175,8 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         tokenizer = Tokenizer.from_dict(config["tokenizer"])
         props = config.get("properties") or []
         prop_stats = {p["name"]: (float(p["mean"]), float(p["std"])) for p in props}
+    except MolvaeError:  # already a message of its own (molvae errors are ValueErrors too)
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path / CONFIG} is malformed: {exc}") from exc
     try:

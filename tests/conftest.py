@@ -1,6 +1,7 @@
 """Shared fixtures. Each block names the test files that use it."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,13 @@ def invoke_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *
 def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
     """`run(*args) -> (exit code, stdout + stderr)`; see `invoke_cli`."""
     return lambda *args: invoke_cli(monkeypatch, capsys, *args)
+
+
+# ------------------------------------------- training configs (test_cli_app.py, test_train_config.py)
+@pytest.fixture()
+def config_file(tmp_path: Path) -> Path:
+    """A --config file whose values all differ from the TrainConfig defaults."""
+    file = tmp_path / "cfg.json"
+    file.write_text(json.dumps({"epochs": 7, "batch_size": 128, "lr": 5e-4, "properties": ["qed"],
+                                "model": {"dec_hidden": 256}}))
+    return file

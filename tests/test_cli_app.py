@@ -34,14 +34,6 @@ def _train_cli(monkeypatch, capsys, tmp_path: Path, *args: str) -> TrainConfig:
     return seen[0]
 
 
-@pytest.fixture()
-def config_file(tmp_path: Path) -> Path:
-    file = tmp_path / "cfg.json"
-    file.write_text(json.dumps({"epochs": 7, "batch_size": 128, "lr": 5e-4, "properties": ["qed"],
-                                "model": {"dec_hidden": 256}}))
-    return file
-
-
 def test_train_option_overrides_the_config_file_exactly_when_typed(monkeypatch, capsys, tmp_path: Path,
                                                                   config_file: Path) -> None:
     # Not typed: the file's values stay.

@@ -2,7 +2,6 @@
 config file over TrainConfig's defaults (through `molvae train`: tests/test_cli_app.py), resume merging."""
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -37,14 +36,6 @@ def test_config_module_imports_without_torch():
     code = "import sys, molvae.train.config; print('torch' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
-
-
-@pytest.fixture()
-def config_file(tmp_path: Path) -> Path:
-    file = tmp_path / "cfg.json"
-    file.write_text(json.dumps({"epochs": 7, "batch_size": 128, "lr": 5e-4, "properties": ["qed"],
-                                "model": {"dec_hidden": 256}}))
-    return file
 
 
 def test_precedence_function_level(config_file: Path):

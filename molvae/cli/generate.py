@@ -84,7 +84,7 @@ def encode(
     seconds = time.perf_counter() - t0
     kept = [smiles[i] for i in rows]
     if output is not None:
-        from molvae.data.write import atomic_path
+        from molvae.files import atomic_path
 
         with atomic_path(output) as tmp:
             if output.suffix.lower() == ".npy":

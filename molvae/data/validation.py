@@ -14,7 +14,7 @@ import pandas as pd
 
 from molvae import chem
 from molvae.errors import DataError, TokenizationError, UsageError
-from molvae.data.datasets import cache_dir, dataset_path
+from molvae.data.datasets import cache_dir, dataset_path, is_dataset_name
 from molvae.data.read import read_table
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def load_molecules(
     report.rejected = pd.DataFrame(rejected, columns=["row", "smiles", "reason"]).sort_values("row", kind="stable")
     if len(report.rejected) and rejected_path is not None:
         target = _default_rejected_path(path) if rejected_path == "auto" else Path(rejected_path)
-        if str(source) in ("embedded", "moses"):
+        if is_dataset_name(source):
             target = cache_dir() / target.name
         target.parent.mkdir(parents=True, exist_ok=True)
         report.rejected.to_csv(target, index=False)
@@ -253,7 +253,7 @@ def _computed_properties(smiles: list[str], names: Sequence[str], n_jobs: int = 
 
     QED and SA cost about 1 ms per molecule, so the 1.58 M MOSES molecules take 20+ minutes on 2 cores;
     resuming or retraining on the same data must not pay that again. The cache file is named by
-    `fcd_stats.content_key` (the SMILES list, the property names and the RDKit version), so any change to
+    `molvae.files.content_key` (the SMILES list, the property names and the RDKit version), so any change to
     either recomputes, and is written and read with the metric cache's `save_npz` / `load_npz` (atomic,
     no pickle, unreadable files recomputed).
     """

@@ -48,7 +48,7 @@ def _check_path(path: str | os.PathLike[str] | None) -> str | None:
 def _save(fig: Any, path: str | os.PathLike[str] | None, fmt: str | None) -> None:
     if path is None:
         return
-    from molvae.data.write import atomic_path
+    from molvae.files import atomic_path
 
     plt = _pyplot(path)
     with atomic_path(path) as tmp:

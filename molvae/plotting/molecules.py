@@ -44,7 +44,7 @@ def grid(
     from rdkit.Chem import Draw
 
     from molvae import chem
-    from molvae.data.write import atomic_path
+    from molvae.files import atomic_path
 
     if n <= 0 or mols_per_row <= 0 or size <= 0:
         raise UsageError(f"grid needs positive n, mols_per_row and size (got {n}, {mols_per_row}, {size})")

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from molvae.data import batching, validation
+from molvae.data.datasets import is_dataset_name
 from molvae.data.tokens import Tokenizer, Vocabulary
 from molvae.errors import CheckpointError
 from molvae.model import checkpoint as ckpt
@@ -84,7 +85,7 @@ def set_threads(cfg: TrainConfig, di: DistInfo) -> None:
 
 def absolute_data(data: str) -> str:
     """`data` with a file path made absolute, so that --resume works from any directory."""
-    if data not in ("embedded", "moses") and Path(data).exists():
+    if not is_dataset_name(data) and Path(data).exists():
         return str(Path(data).resolve())
     return data
 

@@ -336,6 +336,19 @@ def _load_sets(generated: Any, reference: Any, test_scaffolds: Any, train: Any) 
     return gen, test, scaf, None if train is None else _smiles_list(train, "train", "train")
 
 
+def _against_reference(report: _Report, suffix: str, smiles: list[str], gen: _Generated, gen_fcd: tuple | None, *,
+                       props: bool, kl: bool, n_jobs: int | None, device: str, batch_size: int,
+                       cache: bool) -> ReferenceStats:
+    """The statistics of one reference set (`suffix` "Test" or "TestSF") and the metrics against it."""
+    stats = reference_stats(smiles, props=props, kl=kl, n_jobs=n_jobs, device=device, batch_size=batch_size,
+                            cache=cache)
+    report.details.update({f"n_reference_{suffix}": stats.n_valid, f"reference_{suffix}": stats.source})
+    report.lap(f"reference {suffix}")
+    _reference_metrics(report, suffix, stats, gen, gen_fcd, device)
+    report.lap(f"metrics {suffix}")
+    return stats
+
+
 def evaluate(generated: Sequence[str] | str | Path, reference: str | Path | Sequence[str] = "moses",
              test_scaffolds: str | Path | Sequence[str] | None = None,
              train: str | Path | Sequence[str] | None = None, *, n_jobs: int | None = None,
@@ -364,21 +377,12 @@ def evaluate(generated: Sequence[str] | str | Path, reference: str | Path | Sequ
         gen_fcd = chemnet_moments([r[0] for r in gen.records], gen.weights, batch_size=batch_size, device=device)
     report.lap("generated: ChemNet")
 
-    test_stats = reference_stats(test, props=True, kl=kl_score, n_jobs=n_jobs, device=device,
-                                 batch_size=batch_size, cache=cache)
-    report.details.update(n_reference_Test=test_stats.n_valid, reference_Test=test_stats.source)
-    report.lap("reference Test")
-    _reference_metrics(report, "Test", test_stats, gen, gen_fcd, device)
-    report.lap("metrics Test")
+    options = dict(n_jobs=n_jobs, device=device, batch_size=batch_size, cache=cache)
+    test_stats = _against_reference(report, "Test", test, gen, gen_fcd, props=True, kl=kl_score, **options)
     if scaf is None:
         report.skipped.update({f"{m}/TestSF": "no scaffold test set given" for m in ("FCD", "SNN", "Frag", "Scaf")})
     else:
-        scaf_stats = reference_stats(scaf, props=False, kl=False, n_jobs=n_jobs, device=device,
-                                     batch_size=batch_size, cache=cache)
-        report.details.update(n_reference_TestSF=scaf_stats.n_valid, reference_TestSF=scaf_stats.source)
-        report.lap("reference TestSF")
-        _reference_metrics(report, "TestSF", scaf_stats, gen, gen_fcd, device)
-        report.lap("metrics TestSF")
+        _against_reference(report, "TestSF", scaf, gen, gen_fcd, props=False, kl=False, **options)
 
     _diversity_metrics(report, gen, device)
     report.lap("IntDiv, Filters")

@@ -34,8 +34,7 @@ from molvae.runtime import hardware_summary
 
 
 def sample_quality(vae, z: torch.Tensor, seed: int, test_ref) -> dict:
-    ids = vae._decode_ids(z, "multinomial", 1.0, seed, 5, None)
-    table = vae._table(ids, (), None)
+    table = vae.decode_table(z, method="multinomial", temperature=1.0, seed=seed, properties=())
     valid = table[table["valid"]]
     canon = valid["canonical"].tolist()
     mu, sigma, _ = chemnet_moments(canon)

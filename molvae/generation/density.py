@@ -115,8 +115,6 @@ def fit_density(vae: MolVAE, smiles: Sequence[str], config: DensityConfig = Dens
     z_held = posterior_draws(mu[held], logvar[held], config.seed + 1)
     if config.kind == "posterior-mixture":
         density = posterior_mixture(mu[keep], logvar[keep])
-        import torch
-
         with torch.no_grad():
             ll = float(density.log_prob(torch.from_numpy(z_held)).mean())
         info: dict[str, Any] = {"heldout_loglik": ll, "n_heldout": int(n_held)}

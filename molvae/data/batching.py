@@ -13,7 +13,7 @@ from molvae.errors import UsageError
 if TYPE_CHECKING:
     from molvae.data.tokens import Vocabulary
 
-__all__ = ["EncodedData", "encode", "split_indices", "batches", "data_hash"]
+__all__ = ["EncodedData", "encode", "label_stats", "split_indices", "batches", "data_hash"]
 
 
 @dataclass
@@ -21,7 +21,8 @@ class EncodedData:
     """A tokenized data set as compact arrays (no Python lists of tensors).
 
     ids: (N, L) int16, BOS ... EOS then PAD; lengths: (N,) int32 including BOS and EOS;
-    props: (N, P) float32, standardized with `prop_stats` {name: (mean, std)}.
+    props: (N, P) float32, standardized with `prop_stats` {name: (mean, std)}; NaN where a molecule has no
+    label for that property (sparse assay data: the property loss and metrics skip those cells).
     """
 
     ids: np.ndarray
@@ -32,6 +33,10 @@ class EncodedData:
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+    def n_labels(self) -> np.ndarray:
+        """Labelled molecules per property, (P,) int64."""
+        return np.isfinite(self.props).sum(0).astype(np.int64)
 
     def subset(self, idx: np.ndarray) -> "EncodedData":
         idx = np.asarray(idx)
@@ -45,7 +50,8 @@ def encode(
     prop_names: Sequence[str] = (),
     prop_stats: dict[str, tuple[float, float]] | None = None,
 ) -> EncodedData:
-    """Turn `df.tokens` and property columns into an `EncodedData`; stats come from `df` when not given."""
+    """Turn `df.tokens` and property columns into an `EncodedData`; stats come from `df` when not given
+    (mean and population std over the labelled rows; NaN cells stay NaN)."""
     if "tokens" not in df:
         raise ValueError("encode() needs a 'tokens' column: call load_molecules with a tokenizer")
     seqs = [vocab.encode(t) for t in df["tokens"]]
@@ -58,11 +64,21 @@ def encode(
     for j, name in enumerate(prop_names):
         col = df[name].to_numpy(dtype=np.float64)
         if name not in stats:
-            std = float(col.std())
-            stats[name] = (float(col.mean()), std if std > 1e-8 else 1.0)
+            stats[name] = label_stats(col)
         mean, std = stats[name]
         props[:, j] = (col - mean) / std
     return EncodedData(ids, lengths, props, tuple(prop_names), {n: stats[n] for n in prop_names})
+
+
+def label_stats(values: np.ndarray) -> tuple[float, float]:
+    """(mean, std) of the finite entries of `values` (population std; 1.0 when it is ~0 or undefined, and
+    mean 0.0 when nothing is labelled), the standardization of one property head output."""
+    labelled = np.asarray(values, dtype=np.float64)
+    labelled = labelled[np.isfinite(labelled)]
+    if not len(labelled):
+        return 0.0, 1.0
+    std = float(labelled.std())
+    return float(labelled.mean()), std if std > 1e-8 else 1.0
 
 
 def split_indices(n: int, val_fraction: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

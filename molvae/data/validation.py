@@ -2,6 +2,9 @@
 
 Nothing is dropped silently: every rejected row is counted in a `ValidationReport` and written, with its
 reason, to `<name>.rejected.csv` beside the input (or where the caller says).
+
+Property labels may be sparse (an assay table where many cells are empty): a missing value becomes NaN and
+the molecule still trains the VAE; only a value that is present but not a finite number rejects its row.
 """
 from __future__ import annotations
 
@@ -20,8 +23,12 @@ from molvae.data.read import read_table
 if TYPE_CHECKING:
     from molvae.data.tokens import Tokenizer, Vocabulary
 
-__all__ = ["ValidationReport", "load_molecules"]
+__all__ = ["ValidationReport", "load_molecules", "MISSING_VALUES"]
 
+# Cells read as "no label" (compared stripped and lower-cased): the empty cell and the usual spellings of a
+# missing value in spreadsheets and pandas/R exports. Anything else that is not a number (">10", "ND") is
+# rejected with its row, since only the user knows what a censored or qualitative value should mean.
+MISSING_VALUES = frozenset({"", "na", "n/a", "nan", "null", "none", "#n/a", "<na>"})
 
 
 @dataclass
@@ -41,6 +48,7 @@ class ValidationReport:
     n_fragments: int = 0
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "smiles", "reason"]))
     rejected_path: Path | None = None
+    labels: dict[str, int] = field(default_factory=dict)  # property name -> valid molecules that have a value
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if k.startswith("n_")}
@@ -61,6 +69,9 @@ class ValidationReport:
             if getattr(self, key):
                 parts.append(f"{getattr(self, key)} {label}")
         text = ", ".join(parts) + "."
+        if self.labels:
+            text += " Property labels: " + ", ".join(
+                f"{name} {n} of {self.n_valid}" for name, n in self.labels.items()) + "."
         if self.rejected_path is not None and len(self.rejected):
             text += f" Rejected rows written to {self.rejected_path}."
         return text
@@ -177,14 +188,15 @@ def load_molecules(
     for name, file_col in prop_names:
         if file_col is None:
             continue
-        values = pd.to_numeric(raw[file_col].str.strip(), errors="coerce")
-        bad = ~np.isfinite(values.to_numpy(dtype=float))
-        for i in np.flatnonzero(bad & keep):
+        text = raw[file_col].astype(str).str.strip()
+        missing = text.str.lower().isin(MISSING_VALUES).to_numpy()
+        values = np.array(pd.to_numeric(text.mask(missing), errors="coerce"), dtype=float)
+        for i in np.flatnonzero(~missing & ~np.isfinite(values) & keep):
             keep[i] = False
-            value = raw[file_col].iloc[i]
-            why = "missing" if value.strip() == "" else f"not a finite number: {value!r}"
-            reject(i, f"property {file_col!r} {why}", "n_bad_property")
-        df[name] = values.to_numpy(dtype=float)
+            reject(i, f"property {file_col!r} is not a finite number: {raw[file_col].iloc[i]!r}", "n_bad_property")
+        values[missing] = np.nan
+        _require_labels(path, file_col, values, len(raw))
+        df[name] = values
 
     if deduplicate:
         dup = df["smiles"].duplicated(keep="first").to_numpy() & keep
@@ -226,6 +238,7 @@ def load_molecules(
             df[name] = column
 
     report.n_valid = int(keep.sum())
+    report.labels = {name: int(np.isfinite(df[name].to_numpy(dtype=float)[keep]).sum()) for name, _ in prop_names}
     report.rejected = pd.DataFrame(rejected, columns=["row", "smiles", "reason"]).sort_values("row", kind="stable")
     if len(report.rejected) and rejected_path is not None:
         target = _default_rejected_path(path) if rejected_path == "auto" else Path(rejected_path)
@@ -242,7 +255,20 @@ def load_molecules(
             + "; ".join(f"{r} ({n} rows)" for r, n in reasons.items())
             + (f". Rejected rows are in {report.rejected_path}." if report.rejected_path else ".")
         )
+    for name, file_col in prop_names:  # labelled rows may all have been rejected for other reasons
+        _require_labels(path, file_col or name, out[name].to_numpy(dtype=float), report.n_valid, after_validation=True)
     return out, report
+
+
+def _require_labels(path: Path, column: str, values: np.ndarray, n_rows: int, after_validation: bool = False) -> None:
+    """DataError naming `column` when none of `values` (the column over all `n_rows` rows read, or over the
+    valid molecules) is a number: its head could learn nothing, and its mean and std would be undefined."""
+    if np.isfinite(values).any():
+        return
+    where = (f"none of the {n_rows} valid molecules has a value" if after_validation
+             else f"no row among {n_rows} has a numeric value")
+    raise DataError(f"{path}: property column {column!r} has no labels ({where}); fill it in or leave it out "
+                    "of --property.")
 
 
 _PROPERTY_CACHE_MIN = 20_000

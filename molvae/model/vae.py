@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["ModelConfig", "Encoder", "Decoder", "PropertyHead", "VAE", "kl_divergence"]
+__all__ = ["ModelConfig", "Encoder", "Decoder", "PropertyHead", "VAE", "kl_divergence", "masked_property_loss"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,20 @@ class ModelConfig:
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) per element, (B, Z), in nats."""
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def masked_property_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Property loss of a batch, pred and target (B, P) standardized, target NaN where unlabelled: B times
+    the mean squared error over the labelled cells (0 when none is labelled).
+
+    With every cell labelled this is the sum over molecules of their mean over properties, so sparse and
+    full labels give losses of one scale. Each process of a data-parallel run normalizes by its own shard's
+    label count, so with sparse labels its update equals the single-process one in expectation only.
+    """
+    labelled = torch.isfinite(target)
+    # torch.where, not a product with the mask: NaN * 0 is NaN, in the loss and in its gradient
+    sq = torch.where(labelled, pred - torch.nan_to_num(target), torch.zeros_like(pred)).pow(2)
+    return sq.sum() * (pred.size(0) / labelled.sum().clamp(min=1))
 
 
 def _reverse_within_length(ids: torch.Tensor, lengths: torch.Tensor, pad_id: int) -> torch.Tensor:
@@ -280,7 +294,8 @@ class VAE(nn.Module):
         recon: cross-entropy summed over each molecule's tokens (PAD ignored), nats/molecule.
         kl: KL to the prior summed over latent dims, nats/molecule. `free_bits` (nats per dim)
             applies to the loss only: each dim's batch-mean KL counts as at least free_bits.
-        prop: MSE of the property head on mu, mean over properties, per molecule.
+        prop: MSE of the property head on mu over the labelled cells of `props` (NaN: no label), per
+            molecule (see `masked_property_loss`).
         loss = recon + beta * kl_loss + lambda_ * prop. Terms are sums over the batch divided
         by `denom` (default B; train.py sets it so data-parallel shards average exactly).
         Also returns kl_per_dim (Z,), n_tokens, n_correct (teacher-forced argmax hits), mu, logvar.
@@ -300,7 +315,7 @@ class VAE(nn.Module):
         kl = kl_per_dim.sum()
         kl_loss = torch.clamp(kl_per_dim, min=free_bits).sum() if free_bits > 0 else kl
         if self.prop_head is not None and props is not None and props.numel():
-            prop = F.mse_loss(self.predict_props(mu).float(), props.float(), reduction="none").mean(1).sum() / denom
+            prop = masked_property_loss(self.predict_props(mu).float(), props.float()) / denom
         else:
             prop = torch.zeros((), device=ids.device)
         loss = recon + beta * kl_loss + lambda_ * prop

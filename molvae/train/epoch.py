@@ -13,7 +13,8 @@ from molvae.model.vae import VAE
 from molvae.runtime import DistInfo, autocast
 from molvae.train.schedules import active_units
 
-__all__ = ["EpochLog", "validation_metrics", "token_reconstruction_rate", "ProgressReporter", "step_noise"]
+__all__ = ["EpochLog", "validation_metrics", "property_accuracy", "token_reconstruction_rate", "ProgressReporter",
+           "step_noise"]
 
 log = logging.getLogger("molvae.train")
 
@@ -90,17 +91,34 @@ def token_reconstruction_rate(model: VAE, enc: batching.EncodedData, device: tor
     return hits / len(enc)
 
 
+def property_accuracy(pred: np.ndarray, target: np.ndarray) -> tuple[float, float, int]:
+    """(MAE, R^2, labelled count) of one property over the cells where `target` (n,) is finite.
+
+    In the units of its inputs; R^2 = 1 - SS_res / SS_tot is the same in any affine rescaling of both, so it
+    may be computed on standardized values. NaN where nothing is labelled (MAE) or fewer than two labels
+    differ (R^2).
+    """
+    ok = np.isfinite(target)
+    y, p = np.asarray(target, dtype=np.float64)[ok], np.asarray(pred, dtype=np.float64)[ok]
+    if not len(y):
+        return float("nan"), float("nan"), 0
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - p) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return float(np.abs(y - p).mean()), r2, int(len(y))
+
+
 @torch.no_grad()
 def validation_metrics(model: VAE, val: batching.EncodedData, beta: float, prop_weight: float,
                        prop_names: tuple[str, ...], prop_stats: dict[str, tuple[float, float]], device: torch.device,
                        amp_dtype: torch.dtype | None, batch_size: int, recon_n: int, seed: int) -> dict[str, float]:
     """Validation metrics: loss terms at `beta` (fixed noise, so epochs compare), teacher-forced
-    token accuracy, greedy reconstruction accuracy of the first `recon_n` molecules, property
-    MAE in original units, active units (Burda: Var_x[mu_u] > 0.01) and dims with KL > 0.01 nats."""
+    token accuracy, greedy reconstruction accuracy of the first `recon_n` molecules, per property
+    `val_mae_<name>` (original units) and `val_r2_<name>` over the molecules labelled for it, active
+    units (Burda: Var_x[mu_u] > 0.01) and dims with KL > 0.01 nats."""
     model.eval()
     sums = np.zeros(len(_KEYS) + 2)
     kl_dims = torch.zeros(model.cfg.latent_dim, dtype=torch.float64)
-    mus, abs_err = [], []
+    mus, preds, targets = [], [], []
     for bi, idx in enumerate(batching.batches(val.lengths, batch_size, shuffle=False)):
         ids, lengths, props = _to_device(val, idx, device)
         eps = step_noise(seed + 1_000_003, bi, len(idx), model.cfg.latent_dim).to(device)
@@ -112,16 +130,19 @@ def validation_metrics(model: VAE, val: batching.EncodedData, beta: float, prop_
         kl_dims += res["kl_per_dim"].double().cpu()
         mus.append(res["mu"].float().cpu().numpy())
         if pred is not None:
-            abs_err.append((pred - props).abs().cpu().numpy())
+            preds.append(pred.cpu().numpy())
+            targets.append(props.float().cpu().numpy())
     n = len(val)
     out = {f"val_{k}": float(sums[i] / n) for i, k in enumerate(_KEYS)}
     out["val_token_acc"] = float(sums[-1] / max(sums[-2], 1.0))
     out["val_recon_acc"] = (token_reconstruction_rate(model, val.subset(np.arange(min(recon_n, n))), device,
                                                       amp_dtype, batch_size) if recon_n > 0 else float("nan"))
-    if abs_err:
-        err = np.concatenate(abs_err).mean(0)
+    if preds:
+        pred_all, target_all = np.concatenate(preds), np.concatenate(targets)
         for j, name in enumerate(prop_names):
-            out[f"val_mae_{name}"] = float(err[j] * prop_stats[name][1])
+            mae, r2, _ = property_accuracy(pred_all[:, j], target_all[:, j])
+            out[f"val_mae_{name}"] = mae * prop_stats[name][1]
+            out[f"val_r2_{name}"] = r2
     out["active_units"] = active_units(np.concatenate(mus))
     out["kl_active_units"] = int(((kl_dims / n) > 0.01).sum())
     return out
@@ -194,11 +215,48 @@ class ProgressReporter:
                          ("val_recon_acc", ".3f"), ("active_units", "d")):
             if key in row:
                 parts.append(f"{key} {row[key]:{fmt}}")
+        parts += _property_parts(row)
         parts.append(f"{row['train_mol_per_s']:.0f} mol/s")
         self.note("  ".join(parts) + ("  *" if improved else ""))
+
+    def run_done(self, history: list[dict[str, Any]], best_epoch: int) -> None:
+        """The closing line of a run: its best epoch's validation figures (the weights it kept), with the
+        MAE and R^2 of every property in that property's own units."""
+        self.note(run_summary(history, best_epoch))
 
     def note(self, text: str) -> None:
         if self.console is not None:
             self.console.print(text, highlight=False, soft_wrap=True)  # log lines stay whole in files
         else:
             log.info("%s", text)
+
+
+def _property_parts(row: dict[str, Any]) -> list[str]:
+    """'<name> MAE m R2 r' for each property with validation metrics in `row` (in the property's units)."""
+    parts = []
+    for key in row:
+        if key.startswith("val_mae_"):
+            name = key[len("val_mae_"):]
+            parts.append(f"{name} MAE {_num(row[key])} R2 {_num(row.get(f'val_r2_{name}', float('nan')), '.2f')}")
+    return parts
+
+
+def _num(value: Any, fmt: str = ".3g") -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:{fmt}}"
+
+
+def run_summary(history: list[dict[str, Any]], best_epoch: int) -> str:
+    """One line on a finished run: the best epoch (the weights kept; the last epoch when none was ranked)
+    with its validation loss, reconstruction accuracy and every property's MAE and R^2."""
+    if not history:
+        return "no epoch finished"
+    rows = {int(r["epoch"]): r for r in history}
+    row = rows.get(int(best_epoch)) or history[-1]
+    parts = [f"best epoch {row['epoch']} of {len(history)}"]
+    for key, label, fmt in (("val_loss", "val_loss", ".3f"), ("val_recon_acc", "reconstruction", ".1%")):
+        if key in row:
+            parts.append(f"{label} {_num(row[key], fmt)}")
+    props = _property_parts(row)
+    if props:
+        parts.append("validation " + ", ".join(props))
+    return "; ".join(parts)

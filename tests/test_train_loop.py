@@ -104,7 +104,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     a_opt, b_opt = _weights(straight, "optim."), _weights(killed, "optim.")
     assert all(torch.equal(a_opt[k], b_opt[k]) for k in a_opt)
     ha, hb = pd.read_csv(straight / "history.csv"), pd.read_csv(killed / "history.csv")
-    cols = [c for c in ha.columns if not c.endswith(("_per_s", "_time_s", "_mib"))]
+    cols = [c for c in ha.columns if not c.endswith(("_per_s", "_time_s", "_cpu_s", "_mib"))]
     pd.testing.assert_frame_equal(ha[cols], hb[cols], check_exact=True)
     best_a = load_file(str(straight / "model.safetensors"))
     best_b = load_file(str(killed / "model.safetensors"))
@@ -299,3 +299,71 @@ def test_progress_lines_when_stderr_is_not_a_terminal(capsys, interval, steps_sh
     shown = [int(line.split("step ")[1].split("/")[0]) for line in err.splitlines() if "step " in line]
     assert shown == steps_shown
     assert "epoch 1/2 step 3/3  loss 1.250  beta 0.5" in err and "s left in this epoch" in err
+
+
+def _killed_run(cfg: TrainConfig, out: Path, kill_at_step: int) -> None:
+    """Run `cfg` into `out` in a subprocess that SIGKILLs itself as global step `kill_at_step` begins."""
+    script = (
+        "import os, signal, sys, json\n"
+        "import molvae.train.loop as T\n"
+        "orig = T.kl_weight\n"
+        "def kw(step, *a, **k):\n"
+        f"    if step == {kill_at_step}: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return orig(step, *a, **k)\n"
+        "T.kl_weight = kw\n"
+        "T.fit(T.TrainConfig.from_dict(json.loads(sys.argv[1])))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(cfg.replace(out=str(out)).to_dict())],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def _assert_same_run(a: Path, b: Path) -> None:
+    for prefix in ("model.", "optim."):
+        wa, wb = _weights(a, prefix), _weights(b, prefix)
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), prefix
+    ha, hb = pd.read_csv(a / "history.csv"), pd.read_csv(b / "history.csv")
+    cols = [c for c in ha.columns if not c.endswith(("_per_s", "_time_s", "_cpu_s", "_mib"))]
+    pd.testing.assert_frame_equal(ha[cols], hb[cols], check_exact=True)
+
+
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_resume_from_a_mid_epoch_checkpoint_matches_uninterrupted_run(tmp_path, amp):
+    # 4 steps an epoch; a checkpoint every 3 steps: the last one before the kill at step 7 is step 6,
+    # two batches into epoch 2.
+    cfg = BASE.replace(epochs=2, amp=amp, checkpoint_every="3")
+    straight = fit(cfg.replace(out=str(tmp_path / "straight")))
+    killed = tmp_path / "killed"
+    _killed_run(cfg, killed, kill_at_step=7)
+    state = json.loads((killed / "trainer_state.json").read_text())
+    assert (state["epoch"], state["step"], state["epoch_pos"]) == (1, 6, 2) and len(state["epoch_sums"]) > 0
+    fit(TrainConfig(resume=str(killed), out=str(killed), progress=False, threads=1, amp=amp))
+    _assert_same_run(straight, killed)
+
+
+def test_checkpoint_timing_does_not_change_the_run(tmp_path):
+    every_step = fit(BASE.replace(checkpoint_every="1", out=str(tmp_path / "a")))
+    never = fit(BASE.replace(checkpoint_every="0", out=str(tmp_path / "b")))
+    _assert_same_run(every_step, never)
+
+
+def test_resume_of_a_run_killed_before_any_checkpoint_starts_it_again(tmp_path, capsys):
+    straight = fit(BASE.replace(out=str(tmp_path / "straight")))
+    killed = tmp_path / "killed"
+    _killed_run(BASE.replace(checkpoint_every="0"), killed, kill_at_step=2)
+    assert json.loads((killed / "trainer_state.json").read_text())["step"] == 0  # written as the run began
+    fit(TrainConfig(resume=str(killed), out=str(killed), progress=True, threads=1, amp="off"))
+    assert "starting it again" in capsys.readouterr().err
+    _assert_same_run(straight, killed)
+
+
+@pytest.mark.parametrize("text, parsed", [("500", ("steps", 500.0)), ("10m", ("seconds", 600.0)),
+                                          ("0", ("off", 0.0)), ("0.5M", ("seconds", 30.0)), ("-3", None),
+                                          ("0m", None), ("often", None)])
+def test_checkpoint_every_values(text, parsed):
+    from molvae.train.config import checkpoint_interval
+
+    assert checkpoint_interval(text) == parsed
+    if parsed is None:
+        with pytest.raises(UsageError, match="checkpoint_every"):
+            BASE.replace(checkpoint_every=text)

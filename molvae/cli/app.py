@@ -105,6 +105,12 @@ def train(
     stop_after: Optional[int] = typer.Option(None, min=0, help="End this run after N epochs in all (the schedules "
                                              "still span --epochs); --resume continues it. 0: run to --epochs. "
                                              f"{_default('stop_after')}"),
+    init: Optional[str] = typer.Option(None, help="Start from this model's weights (a shipped name such as "
+                                       "moses-smiles, or a checkpoint directory) with a fresh fine-tuning schedule; "
+                                       "its representation is used and its vocabulary grows for new tokens."),
+    checkpoint_every: Optional[str] = typer.Option(None, help="Also save the full trainer state inside epochs: every "
+                                                   "N steps (500) or N minutes (10m); 0: at epoch ends only. "
+                                                   f"{_default('checkpoint_every')}"),
 ) -> None:
     """Train a VAE on your molecules, the embedded MOSES subset, or full MOSES.
 
@@ -118,7 +124,7 @@ def train(
         data=data, smiles_col=smiles_col, properties=tuple(property) if property else None, representation=repr,
         epochs=epochs, batch_size=batch_size, lr=lr, out=str(out) if out else None,
         resume=str(resume) if resume else None, seed=seed, device=device, max_len=max_len, n_jobs=n_jobs,
-        stop_after=stop_after,
+        stop_after=stop_after, init=init, checkpoint_every=checkpoint_every,
     )
     path = fit(cfg)
     typer.echo(f"checkpoint written to {path}")

@@ -94,8 +94,13 @@ def save_model(
     data_hash: str | None = None,
     train_config: Mapping[str, Any] | None = None,
     weights: bool = True,
+    init: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write config.json, vocab.json and (unless weights=False) model.safetensors to `path`."""
+    """Write config.json, vocab.json and (unless weights=False) model.safetensors to `path`.
+
+    `init`: for a warm-started run, the record of its base model and what was added to it
+    (molvae.train.warm_start), stored as config.json's "init".
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if len(vocab) != model.cfg.vocab_size:
@@ -114,6 +119,8 @@ def save_model(
         "versions": library_versions(),
         "train": dict(train_config) if train_config is not None else None,
     }
+    if init is not None:
+        config["init"] = dict(init)
     if weights:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         atomic_write_bytes(path / WEIGHTS, st_save_bytes(state, metadata={"format": FORMAT}))

@@ -15,12 +15,22 @@ from typing import Any, Mapping
 from molvae.errors import UsageError
 from molvae.train.schedules import KL_SCHEDULES, LR_SCHEDULES
 
-__all__ = ["TrainConfig", "model_fields", "ENVIRONMENT_FIELDS", "train_config_from_cli", "load_train_config",
-           "field_default"]
+__all__ = ["TrainConfig", "model_fields", "ENVIRONMENT_FIELDS", "FINE_TUNE_DEFAULTS", "train_config_from_cli",
+           "load_train_config", "field_default", "checkpoint_interval"]
 
 # Fields that say where/how to run, not what to compute: on --resume these come from the new
 # config, all others from the checkpoint so that the resumed run is the interrupted one.
-ENVIRONMENT_FIELDS = ("out", "resume", "device", "amp", "threads", "n_jobs", "tensorboard", "progress", "stop_after")
+ENVIRONMENT_FIELDS = ("out", "resume", "device", "amp", "threads", "n_jobs", "tensorboard", "progress", "stop_after",
+                      "checkpoint_every")
+
+# Defaults of a fine-tuning run (`init` set): they replace the TrainConfig defaults of these fields,
+# below a config file and typed options. A warm start keeps the base model's posterior, so the KL
+# weight is constant from the first step (no warm-up that would first let the posterior collapse
+# into a deterministic autoencoder), the learning rate is a third of a fresh run's, and early
+# stopping watches the validation loss closely, since fine-tuning sets are small.
+FINE_TUNE_DEFAULTS: Mapping[str, Any] = {
+    "epochs": 5, "lr": 3e-4, "lr_schedule": "cosine", "kl_schedule": "constant", "patience": 2,
+}
 
 
 @functools.cache
@@ -68,6 +78,14 @@ class TrainConfig:
     be trained in slices (a batch-job time limit, a CPU between other work); `--resume`
     continues it to the same result as one uninterrupted run. 0: run to `epochs`.
     `model` holds ModelConfig overrides (see `model_fields()`), e.g. {"dec_hidden": 256}.
+    `checkpoint_every`: also write the full trainer state inside an epoch, every N optimizer steps
+    ("500") or every N minutes ("10m"); "0" only at the end of each epoch. A run resumed from such a
+    checkpoint continues to the same weights as an uninterrupted one.
+
+    Warm start: `init` is a shipped model name or a checkpoint directory whose weights start this run
+    with a fresh schedule (FINE_TUNE_DEFAULTS apply unless set). Its tokenizer and representation are
+    used; tokens of the data it lacks are added to the vocabulary (new embedding and output rows);
+    the property head keeps the outputs of properties it had and gets new ones for new columns.
 
     Everything is validated here, once: the loop, schedules and validation below trust these values.
     """
@@ -109,6 +127,8 @@ class TrainConfig:
     tensorboard: bool = False
     progress: bool = True
     stop_after: int = 0
+    checkpoint_every: str = "10m"
+    init: str | None = None
     model: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,6 +137,9 @@ class TrainConfig:
         object.__setattr__(self, "out", str(self.out))
         if self.resume is not None:
             object.__setattr__(self, "resume", str(self.resume))
+        if self.init is not None:
+            object.__setattr__(self, "init", str(self.init))
+        object.__setattr__(self, "checkpoint_every", str(self.checkpoint_every).strip().lower())
         if isinstance(self.amp, bool):
             object.__setattr__(self, "amp", "auto" if self.amp else "off")
         checks = [
@@ -142,6 +165,8 @@ class TrainConfig:
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (self.representation in ("selfies", "smiles"), "representation must be selfies or smiles"),
             (self.amp in ("auto", "bf16", "off"), "amp must be auto, bf16 or off"),
+            (checkpoint_interval(self.checkpoint_every) is not None,
+             f"checkpoint_every must be a number of steps (500), of minutes (10m) or 0, got {self.checkpoint_every!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -176,6 +201,21 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+def checkpoint_interval(text: str) -> tuple[str, float] | None:
+    """("steps", N) for "N", ("seconds", 60 * M) for "Mm", ("off", 0) for "0"; None when malformed."""
+    text = text.strip().lower()
+    try:
+        if text.endswith("m"):
+            minutes = float(text[:-1])
+            return ("seconds", 60.0 * minutes) if minutes > 0 else None
+        steps = int(text)
+    except ValueError:
+        return None
+    if steps < 0:
+        return None
+    return ("steps", float(steps)) if steps else ("off", 0.0)
+
+
 def load_train_config(path: str | Path) -> dict[str, Any]:
     """The JSON object in `path` (a partial TrainConfig), with a clear error when unreadable."""
     try:
@@ -196,11 +236,14 @@ def field_default(name: str) -> Any:
 def train_config_from_cli(config_file: str | None = None, **given: Any) -> TrainConfig:
     """A TrainConfig from the TrainConfig defaults, a JSON config file and CLI options.
 
-    Precedence: an option in `given` whose value is not None > the file > the TrainConfig
-    default. None means "not typed" (every `molvae train` option defaults to None), so a typed
-    value overrides the file even when it equals the default. Fields whose value may itself be
-    None (smiles_col, resume) therefore cannot be reset to None from the CLI, only left alone.
+    Precedence: an option in `given` whose value is not None > the file > FINE_TUNE_DEFAULTS when
+    the run has an `init` model > the TrainConfig default. None means "not typed" (every `molvae train`
+    option defaults to None), so a typed value overrides the file even when it equals the default.
+    Fields whose value may itself be None (smiles_col, resume, init) therefore cannot be reset to None from the CLI, only left alone.
     """
-    merged: dict[str, Any] = load_train_config(config_file) if config_file else {}
-    merged.update({key: value for key, value in given.items() if value is not None})
+    typed = {key: value for key, value in given.items() if value is not None}
+    from_file: dict[str, Any] = load_train_config(config_file) if config_file else {}
+    merged = dict(FINE_TUNE_DEFAULTS) if (typed.get("init") or from_file.get("init")) else {}
+    merged.update(from_file)
+    merged.update(typed)
     return TrainConfig.from_dict(merged)

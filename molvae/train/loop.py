@@ -6,6 +6,8 @@ stands. Then per epoch: length-bucketed batches; per step, KL and lr schedules a
 of the global step, forward under bf16 autocast where the hardware runs it natively,
 backward, gradient clipping, Adam; then validation (molvae.train.epoch), history.csv and a
 checkpoint (molvae.model.checkpoint) after every epoch, so an interrupted run can `--resume`.
+The trainer state is also written when the run starts (step 0) and inside epochs every
+`checkpoint_every` steps or minutes, with the position in the epoch and its loss sums so far.
 
 Reproducibility: on CPU a run is a deterministic function of the config. Batches depend on
 (seed, epoch) only; the reparameterization noise of global batch `step` is drawn from a
@@ -44,11 +46,11 @@ from molvae.errors import MolvaeError
 from molvae.model import checkpoint as ckpt
 from molvae.runtime import DistInfo, autocast, init_distributed, peak_rss_mib, resolve_amp, resolve_device
 from molvae.train import state as trainer_state
-from molvae.train.config import TrainConfig
+from molvae.train.config import TrainConfig, checkpoint_interval
 from molvae.train.epoch import EpochLog, ProgressReporter, step_noise, validation_metrics
 from molvae.train.schedules import PlateauState, kl_weight, lr_factor
-from molvae.train.setup import (absolute_data, build_model, load_data, open_resume, prepare_out_dir, restore_run,
-                                set_threads)
+from molvae.train.setup import (absolute_data, build_model, load_data, open_resume, open_warm_start,
+                                prepare_out_dir, restore_run, set_threads)
 from molvae.train.state import RunState
 
 __all__ = ["TrainConfig", "fit", "step_noise", "forward_backward"]
@@ -78,6 +80,7 @@ def fit(cfg: TrainConfig) -> Path:
 
 def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
     cfg, resume = open_resume(cfg)  # on resume: the checkpoint's settings, this run's environment
+    cfg, warm = open_warm_start(cfg, resume)  # --init: the base model's tokenizer and weights
     set_threads(cfg, di)
     device = resolve_device(cfg.device, di.local_rank)
     amp_dtype = resolve_amp(cfg.amp, device)  # torch.bfloat16 for autocast, or None: fp32 throughout
@@ -85,16 +88,26 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
     out = Path(cfg.out)
     reporter = ProgressReporter(enabled=cfg.progress and di.is_main)
 
-    data = load_data(cfg, resume, di, reporter)
-    model, optimizer = build_model(cfg, data, resume, device)
+    data = load_data(cfg, resume, di, reporter, warm)
+    model, optimizer, init_record = build_model(cfg, data, resume, device, warm)
     run, plateau, history = restore_run(cfg, resume, model, optimizer)
     steps_per_epoch = len(_global_batches(data.train, cfg, di, 0))
+
+    def save_state() -> None:
+        trainer_state.save_trainer_state(out, model, optimizer, {**asdict(run), "plateau": plateau.to_dict()})
+
     if di.is_main:
         prepare_out_dir(out, resume, reporter)
-        # A fresh run writes its initial weights, so the directory is a loadable checkpoint from the start.
+        # A fresh run writes its initial weights and state, so the directory is a loadable and
+        # resumable checkpoint from the start.
         ckpt.save_model(out, model, data.tokenizer, data.vocab, data.prop_stats, data.data_hash, resolved.to_dict(),
-                        weights=resume is None)
+                        weights=resume is None, init=init_record)
         ckpt.save_train_hashes(out, data.train_smiles)
+        if resume is None:
+            save_state()
+        elif run.step == 0:
+            reporter.note(f"{resume.path}: the run had stopped before its first checkpoint; starting it again")
+    checkpoint_due = _checkpoint_schedule(cfg.checkpoint_every)
     net = _data_parallel(model, device, di)
     tb = _tensorboard(out) if cfg.tensorboard and di.is_main else None
 
@@ -106,9 +119,12 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
             # ---------------------------------------------------------- train one epoch
             model.train()
             ep = EpochLog()
-            batches = _global_batches(data.train, cfg, di, epoch)
+            if run.epoch_pos:  # resumed inside this epoch: its first batches and their losses are done
+                ep.sums[:] = run.epoch_sums
+            n_before = ep.n_mols
+            batches = _global_batches(data.train, cfg, di, epoch)[run.epoch_pos:]
             task = reporter.start_epoch(epoch + 1, cfg.epochs, len(batches))
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             for gidx in batches:
                 beta, lr = _beta_and_lr(cfg, run.step, steps_per_epoch, plateau)
                 for group in optimizer.param_groups:
@@ -122,18 +138,25 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
                     raise MolvaeError(_diverged_message(totals, epoch, run, out))
                 optimizer.step()
                 run.step += 1
+                run.epoch_pos += 1
                 reporter.advance(task, ep, beta, lr)
+                if di.is_main and checkpoint_due(run.step):
+                    run.epoch_sums = ep.sums.tolist()
+                    save_state()
             train_time = time.perf_counter() - t0
 
             # ------------------------------------------- validate, keep the best, checkpoint
             row: dict[str, Any] = {"epoch": epoch + 1, "step": run.step, "lr": lr, "beta": beta,
                                    **ep.summary("train"),
-                                   "train_mol_per_s": ep.n_mols / train_time if train_time > 0 else float("nan")}
+                                   "train_mol_per_s": (ep.n_mols - n_before) / train_time if train_time > 0
+                                   else float("nan")}
             if data.val is not None:  # at beta_end, so that epochs compare while beta anneals
                 row.update(validation_metrics(model, data.val, cfg.beta_end, cfg.prop_weight, data.prop_names,
                                               data.prop_stats, device, amp_dtype, cfg.batch_size, cfg.val_recon_n,
                                               cfg.seed))
-            row.update(epoch_time_s=time.perf_counter() - t0, peak_rss_mib=peak_rss_mib())
+            # CPU seconds of this process (all threads): the cost of the epoch on a shared machine
+            row.update(epoch_time_s=time.perf_counter() - t0, epoch_cpu_s=time.process_time() - cpu0,
+                       peak_rss_mib=peak_rss_mib())
             score = row["val_loss"] if data.val is not None else row["train_loss"]
             improved = run.end_epoch(score, ranked=data.val is not None, patience=cfg.patience)
             if cfg.lr_schedule == "plateau":
@@ -142,9 +165,9 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
             if di.is_main:  # best weights (if improved), history, then the trainer state last
                 if improved:
                     ckpt.save_model(out, model, data.tokenizer, data.vocab, data.prop_stats, data.data_hash,
-                                    resolved.to_dict())
+                                    resolved.to_dict(), init=init_record)
                 ckpt.save_history(out, pd.DataFrame(history))
-                trainer_state.save_trainer_state(out, model, optimizer, {**asdict(run), "plateau": plateau.to_dict()})
+                save_state()
                 reporter.epoch_done(row, improved)
                 _log_tensorboard(tb, row)
             _barrier(di)
@@ -175,6 +198,23 @@ def _fit_latent_density(out: Path, train_smiles: list[str], data_hash: str, cfg:
 
 
 # ------------------------------------------------------------------- per-step helpers
+def _checkpoint_schedule(every: str) -> Any:
+    """`due(step) -> bool` for mid-epoch checkpoints: every N steps, every N minutes (counted from
+    the last one), or never. Only when the state is written depends on time, never what is computed."""
+    kind, amount = checkpoint_interval(every)
+    last = [time.monotonic()]
+
+    def due(step: int) -> bool:
+        if kind == "steps":
+            return step % int(amount) == 0
+        if kind == "seconds" and time.monotonic() - last[0] >= amount:
+            last[0] = time.monotonic()
+            return True
+        return False
+
+    return due
+
+
 def _global_batches(train: batching.EncodedData, cfg: TrainConfig, di: DistInfo, epoch: int) -> list[np.ndarray]:
     """Epoch `epoch`'s global batches, a function of (seed, epoch); those too small to give every
     process a row are skipped."""

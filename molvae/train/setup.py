@@ -26,8 +26,9 @@ from molvae.train.config import ENVIRONMENT_FIELDS, TrainConfig
 from molvae.train.epoch import ProgressReporter
 from molvae.train.schedules import PlateauState
 from molvae.train.state import RunState
+from molvae.train.warm_start import WarmStart, grown_vocabulary, initial_prop_stats, open_init, warm_model
 
-__all__ = ["Resume", "open_resume", "set_threads", "absolute_data", "TrainData", "load_data", "build_model",
+__all__ = ["Resume", "open_resume", "open_warm_start", "set_threads", "absolute_data", "TrainData", "load_data", "build_model",
            "restore_run", "prepare_out_dir"]
 
 log = logging.getLogger("molvae.train")
@@ -53,8 +54,21 @@ def open_resume(cfg: TrainConfig) -> tuple[TrainConfig, Resume | None]:
     path = Path(cfg.resume)
     saved = ckpt.read_config(path)
     if not (path / ckpt.STATE_TENSORS).is_file():
-        raise CheckpointError(f"{path} is a model checkpoint without trainer state; it cannot be resumed.")
+        raise CheckpointError(f"{path} is a model checkpoint without trainer state; it cannot be resumed"
+                              + (f" (to start from its weights, use --init {path})." if saved.get("train") else "."))
     return _resume_config(cfg, saved.get("train"), path), Resume(path, saved)
+
+
+def open_warm_start(cfg: TrainConfig, resume: Resume | None) -> tuple[TrainConfig, WarmStart | None]:
+    """The config to run and the base model of a fresh warm-started run (None otherwise: a resumed
+    run has its weights already). The representation and SELFIES constraints follow the base."""
+    if cfg.init is None or resume is not None:
+        return cfg, None
+    warm = open_init(cfg.init)
+    tok = warm.tokenizer
+    if (cfg.representation, cfg.selfies_constraints) != (tok.representation, tok.selfies_constraints):
+        log.info("--init %s: using its representation %s", cfg.init, tok.representation)
+    return cfg.replace(representation=tok.representation, selfies_constraints=tok.selfies_constraints), warm
 
 
 def _resume_config(cfg: TrainConfig, saved: dict[str, Any] | None, path: Path) -> TrainConfig:
@@ -98,30 +112,39 @@ class TrainData:
     tokenizer: Tokenizer
     vocab: Vocabulary
     prop_names: tuple[str, ...]
-    prop_stats: dict[str, tuple[float, float]]  # name -> (mean, std) over the training split
+    prop_stats: dict[str, tuple[float, float]]  # name -> (mean, std) over the training split (or the base model's)
     train: batching.EncodedData
     val: batching.EncodedData | None  # None when val_fraction is 0
     train_smiles: list[str]
     data_hash: str
 
 
-def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: ProgressReporter) -> TrainData:
+def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: ProgressReporter,
+              warm: WarmStart | None = None) -> TrainData:
     """Load and validate the molecules, tokenize, split, standardize properties, encode.
 
     A resumed run reuses the checkpoint's tokenizer, vocabulary and property statistics, and
-    refuses data that differ from the interrupted run's.
+    refuses data that differ from the interrupted run's. A warm-started run uses the base model's
+    tokenizer, grows its vocabulary by the tokens it lacks and keeps its property statistics.
     """
+    vocab: Vocabulary | None = None
     if resume is not None:
         tokenizer = Tokenizer.from_dict(resume.saved["tokenizer"])
-        vocab: Vocabulary | None = Vocabulary.from_json((resume.path / ckpt.VOCAB).read_text(encoding="utf-8"))
+        vocab = Vocabulary.from_json((resume.path / ckpt.VOCAB).read_text(encoding="utf-8"))
+    elif warm is not None:
+        tokenizer = warm.tokenizer
     else:
-        tokenizer, vocab = Tokenizer(cfg.representation, cfg.selfies_constraints), None
+        tokenizer = Tokenizer(cfg.representation, cfg.selfies_constraints)
     df, report = validation.load_molecules(cfg.data, smiles_col=cfg.smiles_col, properties=cfg.properties,
                                            tokenizer=tokenizer, vocab=vocab, max_len=cfg.max_len,
                                            rejected_path="auto" if di.is_main else None, n_jobs=cfg.n_jobs)
     if di.is_main:
         reporter.note(report.summary())
-    if vocab is None:
+    if warm is not None:
+        vocab, added = grown_vocabulary(warm.vocab, df["tokens"])
+        if added and di.is_main:
+            reporter.note(f"vocabulary of {warm.name} grows by {len(added)} tokens: {' '.join(added)}")
+    elif vocab is None:
         vocab = Vocabulary.build(df["tokens"])
     prop_names = tuple(c for c in df.columns if c not in ("row", "smiles", "tokens"))
     train_idx, val_idx = batching.split_indices(len(df), cfg.val_fraction, cfg.seed)
@@ -138,42 +161,50 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
         for name in prop_names:
             std = float(train_df[name].std(ddof=0))
             prop_stats[name] = (float(train_df[name].mean()), std if std > 1e-8 else 1.0)
+        if warm is not None:
+            prop_stats = initial_prop_stats(warm, prop_stats)
     enc = batching.encode(df, vocab=vocab, prop_names=prop_names, prop_stats=prop_stats)
     return TrainData(tokenizer, vocab, prop_names, prop_stats, enc.subset(train_idx),
                      enc.subset(val_idx) if len(val_idx) else None, train_smiles, data_hash)
 
 
 # ---------------------------------------------------------------------- model, optimizer
-def build_model(cfg: TrainConfig, data: TrainData, resume: Resume | None,
-                device: torch.device) -> tuple[VAE, torch.optim.Optimizer]:
-    """The VAE (the checkpoint's architecture on resume) and its Adam optimizer.
+def build_model(cfg: TrainConfig, data: TrainData, resume: Resume | None, device: torch.device,
+                warm: WarmStart | None = None) -> tuple[VAE, torch.optim.Optimizer, dict[str, Any] | None]:
+    """The VAE (the checkpoint's architecture on resume, the base model's on a warm start), its
+    Adam optimizer, and the warm start's record for config.json (None for a run from scratch).
 
     Seeds torch's global RNG first, so the initial weights are a function of `cfg.seed`.
     """
     torch.manual_seed(cfg.seed)
-    if resume is not None:
-        mcfg = ModelConfig.from_dict(resume.saved["model"])
+    record = resume.saved.get("init") if resume is not None else None
+    if warm is not None:
+        model, record = warm_model(warm, data.vocab, data.prop_names, cfg.max_len + 2, device)
     else:
-        vocab = data.vocab
-        mcfg = ModelConfig(vocab_size=len(vocab), n_props=len(data.prop_names), pad_id=vocab.pad_id,
-                           bos_id=vocab.bos_id, eos_id=vocab.eos_id, max_len=cfg.max_len + 2, **cfg.model)
-    model = VAE(mcfg).to(device)
+        if resume is not None:
+            mcfg = ModelConfig.from_dict(resume.saved["model"])
+        else:
+            vocab = data.vocab
+            mcfg = ModelConfig(vocab_size=len(vocab), n_props=len(data.prop_names), pad_id=vocab.pad_id,
+                               bos_id=vocab.bos_id, eos_id=vocab.eos_id, max_len=cfg.max_len + 2, **cfg.model)
+        model = VAE(mcfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return model, optimizer
+    return model, optimizer, record
 
 
 def restore_run(cfg: TrainConfig, resume: Resume | None, model: VAE,
                 optimizer: torch.optim.Optimizer) -> tuple[RunState, PlateauState, list[dict[str, Any]]]:
     """Where the run stands (epoch, step, best epoch, lr plateau) and its history so far.
 
-    A fresh run starts at zero. A resumed one loads the last epoch's weights, optimizer and RNG
-    states into `model` and `optimizer`, and keeps the history rows up to that epoch.
+    A fresh run starts at zero. A resumed one loads the last checkpoint's weights, optimizer and RNG
+    states into `model` and `optimizer` (at an epoch boundary or inside an epoch), and keeps the
+    history rows of the finished epochs.
     """
     plateau = PlateauState(patience=cfg.lr_patience, min_factor=cfg.lr_min_factor)
     if resume is None:
         return RunState(), plateau, []
     loaded = trainer_state.load_trainer_state(resume.path, model, optimizer)
-    run = RunState(**{f.name: loaded[f.name] for f in fields(RunState)})
+    run = RunState(**{f.name: loaded[f.name] for f in fields(RunState) if f.name in loaded})  # older: no epoch_pos
     history: list[dict[str, Any]] = []
     old = ckpt.read_history(resume.path)
     if old is not None and len(old):

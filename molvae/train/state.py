@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,8 +26,9 @@ __all__ = ["RunState", "save_trainer_state", "load_trainer_state"]
 
 @dataclass
 class RunState:
-    """Where a run stands after its last finished epoch; saved in the trainer state, so these
-    names are keys of trainer_state.json."""
+    """Where a run stands: after its last finished epoch, and inside the current one when the state
+    was saved mid-epoch (`checkpoint_every`); saved in the trainer state, so these names are keys
+    of trainer_state.json."""
 
     epoch: int = 0  # epochs finished
     step: int = 0  # optimizer steps taken (the schedules are functions of it)
@@ -35,6 +36,8 @@ class RunState:
     best_epoch: int = 0  # its weights are model.safetensors
     bad_epochs: int = 0  # epochs since the best one
     stopped: bool = False  # early stopping ended the run
+    epoch_pos: int = 0  # global batches of the current epoch already trained (0 at an epoch boundary)
+    epoch_sums: list[float] = field(default_factory=list)  # their loss sums (EpochLog.sums), to finish the epoch's row
 
     def end_epoch(self, score: float, ranked: bool, patience: int) -> bool:
         """Count a finished epoch of `score` (lower is better); returns whether it is the new best.
@@ -48,6 +51,7 @@ class RunState:
         else:
             self.bad_epochs += 1
         self.epoch += 1
+        self.epoch_pos, self.epoch_sums = 0, []
         if patience and ranked and self.bad_epochs >= patience:
             self.stopped = True
         return improved

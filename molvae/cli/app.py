@@ -105,6 +105,8 @@ def train(
     stop_after: Optional[int] = typer.Option(None, min=0, help="End this run after N epochs in all (the schedules "
                                              "still span --epochs); --resume continues it. 0: run to --epochs. "
                                              f"{_default('stop_after')}"),
+    unlabelled: Optional[List[str]] = typer.Option(None, help="A further molecule file whose molecules train the VAE "
+                                                   "only (no labels of --data's own columns); repeat."),
     init: Optional[str] = typer.Option(None, help="Start from this model's weights (a shipped name such as "
                                        "moses-smiles, or a checkpoint directory) with a fresh fine-tuning schedule; "
                                        "its representation is used and its vocabulary grows for new tokens."),
@@ -125,6 +127,7 @@ def train(
         epochs=epochs, batch_size=batch_size, lr=lr, out=str(out) if out else None,
         resume=str(resume) if resume else None, seed=seed, device=device, max_len=max_len, n_jobs=n_jobs,
         stop_after=stop_after, init=init, checkpoint_every=checkpoint_every,
+        unlabelled=tuple(unlabelled) if unlabelled else None,
     )
     path = fit(cfg)
     typer.echo(f"checkpoint written to {path}")

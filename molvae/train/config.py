@@ -49,7 +49,9 @@ class TrainConfig:
 
     Data: `data` is a file path, "embedded" (20k MOSES subset shipped with molvae) or "moses"
     (full MOSES train split, fetched); `properties` are file columns or RDKit names; an empty
-    tuple trains without a property head. `max_len` counts tokens without BOS/EOS; longer
+    tuple trains without a property head. An empty property cell masks that label only.
+    `unlabelled`: further molecule files (or "embedded"/"moses") that train the VAE without the
+    file's own property columns (RDKit-computable properties are computed for them). `max_len` counts tokens without BOS/EOS; longer
     molecules are rejected. `val_fraction` of the molecules (at least one) is held out.
 
     Optimization: Adam at `lr` with `lr_schedule` ('constant' | 'cosine' down to
@@ -91,6 +93,7 @@ class TrainConfig:
     """
 
     data: str = "embedded"
+    unlabelled: tuple[str, ...] = ()
     smiles_col: str | None = None
     properties: tuple[str, ...] = ("logp", "qed", "sa")
     representation: str = "selfies"
@@ -133,6 +136,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "properties", tuple(self.properties or ()))
+        object.__setattr__(self, "unlabelled", tuple(str(u) for u in self.unlabelled or ()))
         object.__setattr__(self, "model", dict(self.model or {}))
         object.__setattr__(self, "out", str(self.out))
         if self.resume is not None:
@@ -184,6 +188,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["properties"] = list(self.properties)
+        d["unlabelled"] = list(self.unlabelled)
         d["model"] = dict(self.model)
         return d
 

@@ -84,7 +84,8 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
     set_threads(cfg, di)
     device = resolve_device(cfg.device, di.local_rank)
     amp_dtype = resolve_amp(cfg.amp, device)  # torch.bfloat16 for autocast, or None: fp32 throughout
-    resolved = cfg.replace(device=str(device), amp="bf16" if amp_dtype else "off", data=absolute_data(cfg.data))
+    resolved = cfg.replace(device=str(device), amp="bf16" if amp_dtype else "off", data=absolute_data(cfg.data),
+                           unlabelled=tuple(absolute_data(u) for u in cfg.unlabelled))
     out = Path(cfg.out)
     reporter = ProgressReporter(enabled=cfg.progress and di.is_main)
 

@@ -135,11 +135,7 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
         tokenizer = warm.tokenizer
     else:
         tokenizer = Tokenizer(cfg.representation, cfg.selfies_constraints)
-    df, report = validation.load_molecules(cfg.data, smiles_col=cfg.smiles_col, properties=cfg.properties,
-                                           tokenizer=tokenizer, vocab=vocab, max_len=cfg.max_len,
-                                           rejected_path="auto" if di.is_main else None, n_jobs=cfg.n_jobs)
-    if di.is_main:
-        reporter.note(report.summary())
+    df = _molecules(cfg, tokenizer, vocab, di, reporter)
     if warm is not None:
         vocab, added = grown_vocabulary(warm.vocab, df["tokens"])
         if added and di.is_main:
@@ -166,6 +162,35 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
     enc = batching.encode(df, vocab=vocab, prop_names=prop_names, prop_stats=prop_stats)
     return TrainData(tokenizer, vocab, prop_names, prop_stats, enc.subset(train_idx),
                      enc.subset(val_idx) if len(val_idx) else None, train_smiles, data_hash)
+
+
+def _molecules(cfg: TrainConfig, tokenizer: Tokenizer, vocab: Vocabulary | None, di: DistInfo,
+               reporter: ProgressReporter) -> "pd.DataFrame":
+    """The validated molecules of `cfg.data`, then those of each `cfg.unlabelled` file not already
+    there. Unlabelled rows get the properties RDKit computes and NaN for the file's own columns
+    (the property loss is masked to labelled rows)."""
+    import pandas as pd
+
+    from molvae.chem import PROPERTY_NAMES, name_key
+
+    frames = []
+    for source, properties in [(cfg.data, cfg.properties)] + [
+            (extra, tuple(p for p in cfg.properties if name_key(p) in PROPERTY_NAMES)) for extra in cfg.unlabelled]:
+        df, report = validation.load_molecules(source, smiles_col=cfg.smiles_col if source == cfg.data else None,
+                                               properties=properties, tokenizer=tokenizer, vocab=vocab,
+                                               max_len=cfg.max_len, rejected_path="auto" if di.is_main else None,
+                                               n_jobs=cfg.n_jobs)
+        if di.is_main:
+            reporter.note(report.summary())
+        frames.append(df)
+    if len(frames) == 1:
+        return frames[0]
+    merged = pd.concat([frames[0]] + [f.reindex(columns=frames[0].columns) for f in frames[1:]], ignore_index=True)
+    merged = merged.drop_duplicates("smiles", keep="first").reset_index(drop=True)
+    if di.is_main:
+        reporter.note(f"{len(merged) - len(frames[0]):,} unlabelled molecules added from "
+                      f"{', '.join(cfg.unlabelled)}")
+    return merged
 
 
 # ---------------------------------------------------------------------- model, optimizer

@@ -70,6 +70,17 @@ def test_labels_only_on_rejected_rows_are_no_labels(tmp_path: Path) -> None:
         data.load_molecules(path, properties=["y"], rejected_path=None)
 
 
+def test_repeated_molecules_pool_their_labels(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"  # one row per assay, as merged assay tables often are
+    path.write_text("smiles,a,b\nCCO,1.0,\nOCC,,2.0\nOCC,9.0,9.0\nCCC,abc,1\nCCC,3,4\nc1ccccc1,,\n")
+    df, report = data.load_molecules(path, properties=["a", "b"], rejected_path=None)
+    rows = df.set_index("smiles")
+    assert list(rows.loc["CCO", ["a", "b"]]) == [1.0, 2.0]  # each property's first value, from either row
+    assert list(rows.loc["CCC", ["a", "b"]]) == [3.0, 4.0]  # its earlier row was rejected: no duplicate of it
+    assert np.isnan(rows.loc["c1ccccc1", "a"]) and len(df) == 3
+    assert report.n_duplicate == 2 and report.n_bad_property == 1 and report.labels == {"a": 2, "b": 2}
+
+
 def test_standardization_uses_labelled_rows_only(assay: Path) -> None:
     df, _ = data.load_molecules(assay, properties=["pIC50"], tokenizer=Tokenizer("smiles"), rejected_path=None)
     vocab = data.tokens.Vocabulary.build(df["tokens"])

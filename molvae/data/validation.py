@@ -153,7 +153,10 @@ def load_molecules(
     `rejected_path` ("auto": `<name>.rejected.csv` beside a user file; None: not written).
     `max_len` counts tokens, without BOS/EOS. Molecules of several fragments (salts, mixtures) are rejected
     unless `standardize` is set, which keeps the largest fragment, neutralized (`chem.standardize`).
-    Raises DataError when nothing valid remains.
+    A property cell that is empty or spells a missing value (`MISSING_VALUES`) is NaN and its molecule is
+    kept; one that is not a finite number rejects the row. With `deduplicate`, a molecule in several rows is
+    kept once, each property taking its first value in any of them (tables with one row per assay).
+    Raises DataError when nothing valid remains, or when a property has no value among the valid molecules.
     """
     path = dataset_path(source, "train")
     raw, col = read_table(path, smiles_col)
@@ -199,7 +202,12 @@ def load_molecules(
         df[name] = values
 
     if deduplicate:
-        dup = df["smiles"].duplicated(keep="first").to_numpy() & keep
+        kept = np.flatnonzero(keep)  # a rejected row is no earlier copy: its molecule still counts once
+        labels = [name for name, file_col in prop_names if file_col is not None]
+        if labels:  # a molecule listed once per assay keeps, for each property, its first value in any row
+            df.loc[kept, labels] = df.iloc[kept].groupby("smiles", sort=False)[labels].transform("first").to_numpy()
+        dup = np.zeros(len(df), dtype=bool)
+        dup[kept] = df["smiles"].iloc[kept].duplicated(keep="first").to_numpy()
         for i in np.flatnonzero(dup):
             keep[i] = False
             reject(i, f"duplicate of an earlier row (canonical {df['smiles'].iloc[i]})", "n_duplicate")

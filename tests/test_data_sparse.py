@@ -152,10 +152,10 @@ def test_epoch_line_and_run_summary_name_every_property(caplog: pytest.LogCaptur
         reporter.epoch_done(rows[1], improved=False)
         reporter.run_done(rows, best_epoch=1)
     epoch_line, summary = [r.getMessage() for r in caplog.records]
-    assert "pic50 MAE 1 R2 0.40" in epoch_line and "logd MAE 0.3 R2 n/a" in epoch_line
+    assert "pic50 MAE 1.00 R2 0.40" in epoch_line and "logd MAE 0.300 R2 n/a" in epoch_line
     assert summary == run_summary(rows, 1)
     assert summary.startswith("best epoch 1 of 2") and "val_loss 3.000" in summary and "reconstruction 25.0%" in summary
-    assert "pic50 MAE 0.5 R2 0.40" in summary
+    assert "pic50 MAE 0.500 R2 0.40" in summary
 
 
 # ------------------------------------------------------------------------ a short training run

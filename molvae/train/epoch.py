@@ -241,7 +241,7 @@ def _property_parts(row: dict[str, Any]) -> list[str]:
     return parts
 
 
-def _num(value: Any, fmt: str = ".3g") -> str:
+def _num(value: Any, fmt: str = "#.3g") -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:{fmt}}"
 
 

@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ from molvae.errors import CheckpointError, DataError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
 from molvae.generation.density import LatentPrior
 from molvae.model.density import LatentDensity
+
+if TYPE_CHECKING:
+    from molvae.generation.domain import Domain
 
 __all__ = ["MolVAE", "load", "DEFAULT_MODEL", "pretrained_dir"]
 
@@ -76,11 +79,13 @@ def load(name_or_path: str | Path | None = None, device: str = "auto", precision
 
     path = _resolve_model_path(name_or_path)
     dev = runtime.resolve_device(device)
+    from molvae.generation.domain import Domain
+
     model, meta = load_checkpoint(path, device=dev)
     return MolVAE(
         model, meta.tokenizer, meta.vocab, prop_stats=meta.prop_stats, train_hashes=meta.train_hashes(),
         name=str(name_or_path) if name_or_path is not None else DEFAULT_MODEL, path=path,
-        device=dev, precision=precision, n_jobs=n_jobs, density=LatentDensity.load(path),
+        device=dev, precision=precision, n_jobs=n_jobs, density=LatentDensity.load(path), domain=Domain.load(path),
     )
 
 
@@ -95,13 +100,15 @@ class MolVAE(LatentPrior):
     prop_stats: {property name: (mean, std)} used to standardize the property head targets.
     train_hashes / is_known: the training set, for the `novel` column (optional).
     density: the learned latent density (`LatentDensity`), the default sampling prior; None for N(0, I).
+    domain: the calibrated applicability domain (`molvae.generation.domain.Domain`) used by `score`; None
+    when the model has none (then `score` gives the raw scores without `anomaly` and `in_domain`).
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, vocab: Vocabulary,
                  prop_stats: Mapping[str, tuple[float, float]] | None = None,
                  train_hashes: Any = None, name: str | None = None, path: Path | None = None,
                  device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None,
-                 density: LatentDensity | None = None):
+                 density: LatentDensity | None = None, domain: Domain | None = None):
         if model.cfg.vocab_size != len(vocab):
             raise CheckpointError(f"model vocabulary size {model.cfg.vocab_size} != vocabulary {len(vocab)}")
         self.device = runtime.resolve_device(device)
@@ -115,6 +122,8 @@ class MolVAE(LatentPrior):
                                                     self.device)
         self.n_jobs = n_jobs
         self.density = density
+        self.domain = domain
+        self._reference: tuple[Any, torch.Tensor] | None = None  # (domain, its unpacked fingerprints)
 
     # ----------------------------------------------------------------- basics
     @property
@@ -409,6 +418,58 @@ class MolVAE(LatentPrior):
                 for name in known:
                     df[f"{name}_rdkit"] = values[name].to_numpy()
         return df
+
+    # ------------------------------------------------------- applicability
+    def score(self, smiles: str | Sequence[str], batch_size: int | None = None,
+              chunk_size: int = 4096) -> pd.DataFrame:
+        """Anomaly / applicability-domain scores, one row per input, none dropped.
+
+        Columns: `row` (input index), `smiles` (as given), `in_domain` (bool: anomaly at most the model's
+        calibrated threshold and a molecule the model can spell), `anomaly` (higher = less like the
+        training data; +inf when a score is missing), `nll` (teacher-forced negative log-likelihood of the
+        molecule given its posterior mean, nats), `kl` (KL of the posterior to N(0, I), nats),
+        `log_density` (log-density of the posterior mean under `log_density`, nats), `nn_similarity`
+        (highest Morgan Tanimoto to the domain's training molecules), `n_tokens`, `reason` ("" or why the
+        model cannot spell the molecule). Without a calibrated domain (`calibrate_domain`), `anomaly`,
+        `in_domain` and `nn_similarity` are missing. Runs in chunks of `chunk_size` molecules.
+        """
+        from molvae.generation.domain import apply_domain
+        from molvae.generation.scoring import score_terms
+
+        items = [smiles] if isinstance(smiles, str) else list(smiles)
+        size, chunk_size = self._batch_size(batch_size), arguments.positive_int(chunk_size, "chunk_size")
+        reference = self._domain_reference()
+        parts = [apply_domain(score_terms(self, items[i:i + chunk_size], reference, size), self.domain)
+                 for i in range(0, len(items), chunk_size)]
+        if not parts:
+            parts = [apply_domain(score_terms(self, [], reference, size), self.domain)]
+        df = pd.concat(parts, ignore_index=True)
+        df.insert(0, "row", np.arange(len(df), dtype=np.int64))
+        first = ["row", "smiles", "in_domain", "anomaly", "nll", "kl", "log_density", "nn_similarity"]
+        return df[first + [c for c in df.columns if c not in first]]
+
+    def _domain_reference(self) -> torch.Tensor | None:
+        """The domain's reference fingerprints, computed (or read from the cache) once per domain."""
+        if self.domain is None:
+            return None
+        if self._reference is None or self._reference[0] is not self.domain:
+            self._reference = (self.domain, self.domain.reference_fingerprints())
+        return self._reference[1]
+
+    def calibrate_domain(self, smiles: Sequence[str], n_reference: int = 15_000, n_calibration: int = 5_000,
+                         quantile: float = 0.99, seed: int = 0, save: bool = False) -> Domain:
+        """Calibrate the applicability domain on the model's training molecules `smiles` (see
+        `molvae.generation.domain.calibrate_domain`), make it this model's and, with `save=True`, write
+        it into the checkpoint directory. Returns the `Domain`."""
+        from molvae.generation.domain import calibrate_domain
+
+        if save and self.path is None:
+            raise UsageError("this model has no checkpoint directory to save its domain in")
+        domain = calibrate_domain(self, list(smiles), n_reference, n_calibration, quantile, seed)
+        self.domain = domain
+        if save:
+            domain.save(self.path)
+        return domain
 
     def grid(self, df: pd.DataFrame, n: int = 24, legend: str | None = "qed", path: str | Path | None = None,
              **kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ standardized (largest fragment, neutralized: `chem.standardize`), is encoded in 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,18 +72,18 @@ def _spell(smiles: str, tokenizer: Tokenizer, vocab: Vocabulary) -> tuple[list[i
     return vocab.encode(tokens), None
 
 
-def _relaxed_forms(mol: Any, smiles: str) -> list[tuple[str, bool, bool]]:
-    """(canonical SMILES, stereo_removed, standardized) forms of `mol` to try after its own, mildest first."""
+def _relaxed_forms(mol: Any, smiles: str) -> Iterator[tuple[str, bool, bool]]:
+    """(canonical SMILES, stereo_removed, standardized) forms of `mol` (parsed from `smiles`) to try after
+    its own, mildest first; lazily, since most molecules need only the first."""
     from rdkit import Chem
 
     flat = Chem.Mol(mol)
     Chem.RemoveStereochemistry(flat)
-    forms = [(Chem.MolToSmiles(flat), True, False)]
+    yield Chem.MolToSmiles(flat), True, False
     for remove_stereo in (False, True):
         std = chem.standardize(smiles, remove_stereo=remove_stereo)
         if std is not None:
-            forms.append((std, remove_stereo, True))
-    return forms
+            yield std, remove_stereo, True
 
 
 def spell_molecule(smiles: Any, tokenizer: Tokenizer, vocab: Vocabulary, strict: bool = False) -> Spelling:

@@ -87,16 +87,27 @@ def optimize_command(
     similarity: float | None = typer.Option(None, "--similarity", help="Tanimoto floor in [0, 1] to the start "
                                                "molecule (needs --start)."),
     method: str = typer.Option("gradient", "--method", help="gradient, random or bo."),
-    n_starts: int = typer.Option(64, "--n-starts", help="Trajectories (shared among --start molecules)."),
-    steps: int = typer.Option(100, "--steps", help="Optimization steps per trajectory."),
-    lr: float = typer.Option(0.05, "--lr", help="Adam learning rate on z (gradient)."),
-    decode_every: int = typer.Option(10, "--decode-every", help="Decode and rescore every k steps."),
-    budget: int | None = typer.Option(None, "--budget", help="At most this many decoded molecules."),
+    n_starts: int | None = typer.Option(None, "--n-starts", help="Prior starts, or trajectories per --start "
+                                           "molecule (default: 64 prior starts; 20 per molecule for gradient, "
+                                           "1 for random and bo)."),
+    steps: int | None = typer.Option(None, "--steps", help="Steps per trajectory (default 100 from prior starts, "
+                                        "10 gradient / 19 random and bo from molecules)."),
+    lr: float | None = typer.Option(None, "--lr", help="Gradient step length in posterior standard deviations "
+                                       "(default 0.1 prior starts, 0.2 molecules)."),
+    decode_every: int | None = typer.Option(None, "--decode-every", help="Decode and rescore every k steps."),
+    budget: int | None = typer.Option(None, "--budget", help="At most this many decoded molecules per start "
+                                         "(default: 20 per start molecule)."),
     seed: int = typer.Option(0, "--seed"),
-    prior_weight: float | None = typer.Option(None, "--prior-weight", help="Gaussian prior penalty weight "
-                                                 "(gradient; default 0.1)."),
-    trust_radius: float | None = typer.Option(None, "--trust-radius", help="Stay within this latent distance "
-                                                 "of the start."),
+    density_weight: float | None = typer.Option(None, "--density-weight", help="Weight of the learned latent "
+                                                   "log-density (gradient; default 3 from molecules, 0.1 prior)."),
+    trust_radius: float | None = typer.Option(None, "--trust-radius", help="Stay within this many posterior "
+                                                 "standard deviations of the start."),
+    noise: float | None = typer.Option(None, "--noise", help="Langevin noise per gradient step, in posterior "
+                                          "standard deviations (default 0)."),
+    spread: float | None = typer.Option(None, "--spread", help="Copies of a start molecule begin this many "
+                                           "posterior standard deviations around its mean."),
+    temperature: float | None = typer.Option(None, "--temperature", help="0 decodes greedily; above 0 samples "
+                                                "tokens (default 0.5 gradient from molecules, else 0)."),
     max_sa: float | None = typer.Option(None, "--max-sa", help="Reject molecules with SA score above this."),
     filters: bool = typer.Option(False, "--filters/--no-filters", help="Reject molecules failing the MOSES "
                                  "filters or matching a PAINS alert."),
@@ -131,15 +142,14 @@ def optimize_command(
 
         starts = read_inputs([start])
     from molvae.generation.api import load
-    from molvae.optimization.run import DEFAULT_PRIOR_WEIGHT, optimize
+    from molvae.optimization.run import optimize
 
     vae = load(model, device=device)
     t0 = time.perf_counter()
     df = optimize(vae, objectives, n_starts=n_starts, steps=steps, lr=lr, method=method, start=starts,
-                  similarity=similarity, constraints=constraints,
-                  prior_weight=DEFAULT_PRIOR_WEIGHT if prior_weight is None else prior_weight,
+                  similarity=similarity, constraints=constraints, density_weight=density_weight,
                   trust_radius=trust_radius, decode_every=decode_every, budget=budget, seed=seed, top_k=top_k,
-                  n_jobs=n_jobs)
+                  n_jobs=n_jobs, noise=noise, spread=spread, temperature=temperature)
     seconds = time.perf_counter() - t0
     names = [c[:-len("_after")] for c in df.columns if c.endswith("_after")] or \
         [o.name.lower() for o in objectives]
@@ -160,7 +170,8 @@ def optimize_command(
         plot_trajectories(df, plot)
         err_console().print(f"trajectories drawn to {plot}")
     rejected = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in att["rejected"].items() if v)
-    err_console().print(f"{method}: {att['n_decoded']} molecules decoded (budget {att['budget']}), {att['n_valid']} valid, "
+    err_console().print(f"{method}: {att['n_decoded']} molecules decoded (budget {att['budget_per_start']} per start, "
+                        f"{att['budget']} in all), {att['n_valid']} valid, "
                  f"{att['n_ok']} passed the constraints" + (f"; not reported: {rejected}" if rejected else "")
                  + f"; results scored by {att['scored_by']}; {seconds:.1f} s")
     st = att["run"].starts

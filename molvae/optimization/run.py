@@ -1,8 +1,10 @@
 """Latent-space optimization: `molvae.optimize(model, objective, ...)` -> DataFrame.
 
-Three methods share one interface and one budget of decoded molecules (`molvae.optimization.search`):
-"gradient" (Adam on z through the property head), "random" (prior draws or perturbations
-around the start) and "bo" (Gaussian-process expected improvement). Whatever guides the
+Three methods share one interface and one budget of decoded molecules per start
+(`molvae.optimization.search`): "gradient" (normalized steps on the property head's prediction
+plus the learned latent log-density, in units of the start's posterior std:
+`molvae.optimization.gradient`), "random" (prior draws or perturbations around the start) and
+"bo" (Gaussian-process expected improvement). Whatever guides the
 search, results are chosen and reported by the decoded molecule's RDKit values only
 (`molvae.optimization.objectives` explains scoring, units and the plogp guide).
 
@@ -18,7 +20,8 @@ differ from the start, best first. Columns:
 - score_pred, similarity (Tanimoto, Morgan r=2 2048 bits, to the start), step (first
   decode step that produced the molecule), n_decoded (latents this start decoded), scored_by
 
-`df.attrs`: method, objectives, n_decoded, budget, n_valid, n_ok (passed every constraint),
+`df.attrs`: method, objectives, n_decoded, budget (all starts), budget_per_start, n_valid, n_ok
+(passed every constraint), settings (the resolved `SearchSettings` as a dict),
 rejected ({reason: count of decoded latents}; a latent is counted under every reason it
 fails), guidance, seed, seconds, similarity, constraints (dict), and run: a `RunRecord`
 whose `trajectories` is a DataFrame of every decoded latent (traj, start_id, step, smiles,
@@ -48,24 +51,14 @@ from molvae.optimization.objectives import (
     Scorer,
     parse_objectives,
 )
-from molvae.optimization.search import (
-    Evaluator,
-    Starts,
-    bo_search,
-    decode_steps,
-    gradient_search,
-    random_search,
-)
+from molvae.optimization.bo import bo_search
+from molvae.optimization.gradient import gradient_search
+from molvae.optimization.search import Evaluator, Starts, decode_steps, random_search
+from molvae.optimization.settings import SearchSettings, resolve_settings
 
-__all__ = ["optimize", "Objective", "Constraints", "RunRecord", "METHODS", "DEFAULT_PRIOR_WEIGHT"]
+__all__ = ["optimize", "Objective", "Constraints", "RunRecord", "METHODS", "SearchSettings"]
 
 METHODS = ("gradient", "random", "bo")
-# Measured on a 3-epoch SELFIES checkpoint of the embedded data (64 prior starts, 10 decodes
-# each): at 0.1 the mean RDKit QED along trajectories rises 0.79 -> 0.88 and plogp -3.3 -> 3.5;
-# at 0.01 the head extrapolates off the data (predicted QED keeps rising, RDKit QED falls to
-# 0.26) although the single best plogp found is higher (5.8 against 3.5). 0.1 keeps z where
-# the head's predictions hold; lower it for open-ended objectives, with a trust_radius.
-DEFAULT_PRIOR_WEIGHT = 0.1
 
 
 class RunRecord:
@@ -87,10 +80,10 @@ class RunRecord:
         return f"RunRecord({len(self.trajectories)} decoded latents, {len(self.starts)} starts)"
 
 
-def _starts(model: Any, start: str | Sequence[str] | None, n_starts: int, seed: int) -> Starts:
-    """Prior draws (start None), or each user molecule encoded to its posterior mean; with
-    fewer molecules than n_starts, each gets n_starts // n_molecules trajectories, the first
-    at the mean and the others at draws from its posterior."""
+def _starts(model: Any, start: str | Sequence[str] | None, n_starts: int, seed: int, spread: float) -> Starts:
+    """Prior draws (start None), or each user molecule encoded to its posterior (mean mu,
+    std sigma) with n_starts trajectories of its own: the first at mu, the others at
+    mu + spread * sigma * eps."""
     z_dim = model.latent_dim
     if start is None:
         z0 = inference.prior(n_starts, z_dim, seed)
@@ -108,7 +101,7 @@ def _starts(model: Any, start: str | Sequence[str] | None, n_starts: int, seed: 
     except DataError as exc:
         raise DataError(f"cannot start from the given molecule(s): {exc}") from exc
     mu, logvar = encode_batched(model.model, enc.ids, 1024, model.precision)
-    per = max(1, n_starts // len(items))
+    per = n_starts
     gen = torch.Generator().manual_seed(int(seed))
     mu_t, sd_t = torch.from_numpy(mu), torch.from_numpy(np.exp(0.5 * logvar))
     group = np.repeat(np.arange(len(items)), per)
@@ -116,9 +109,9 @@ def _starts(model: Any, start: str | Sequence[str] | None, n_starts: int, seed: 
     sigma = sd_t[group].clone()
     jitter = np.flatnonzero(np.tile(np.arange(per), len(items)) > 0)
     if len(jitter):
-        z0[jitter] += sigma[jitter] * torch.randn(len(jitter), z_dim, generator=gen)
+        z0[jitter] += spread * sigma[jitter] * torch.randn(len(jitter), z_dim, generator=gen)
     canon = [chem.canonical(s) for s in items]
-    return Starts(z0, group, sigma, [str(s) for s in items], canon, False)
+    return Starts(z0, group, sigma, [str(s) for s in items], canon, False, center=mu_t[group].clone())
 
 
 def _before(model: Any, scorer: Scorer, starts: Starts) -> pd.DataFrame:
@@ -202,29 +195,29 @@ def _start_summary(obs: pd.DataFrame, before: pd.DataFrame, starts: Starts) -> p
     return out
 
 
-def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] = "logp", n_starts: int = 64,
-             steps: int = 100, lr: float = 0.05, method: str = "gradient",
-             start: str | Sequence[str] | None = None, similarity: float | None = None,
-             constraints: Constraints | None = None, prior_weight: float = DEFAULT_PRIOR_WEIGHT,
-             trust_radius: float | None = None, decode_every: int = 10, budget: int | None = None,
-             seed: int = 0, top_k: int = 1, n_jobs: int = 1) -> pd.DataFrame:
+def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] = "logp",
+             n_starts: int | None = None, steps: int | None = None, lr: float | None = None,
+             method: str = "gradient", start: str | Sequence[str] | None = None, similarity: float | None = None,
+             constraints: Constraints | None = None, density_weight: float | None = None,
+             trust_radius: float | None = None, decode_every: int | None = None, budget: int | None = None,
+             seed: int = 0, top_k: int = 1, n_jobs: int = 1, noise: float | None = None,
+             spread: float | None = None, temperature: float | None = None) -> pd.DataFrame:
     """Search the latent space of `model` (a `MolVAE`) for molecules that score well.
 
     objective: "logp", "qed:max:1.0,sa:min:0.5", "logp:target=2.5", an `Objective` or a list;
       names are case-insensitive. The gradient method needs properties the head predicts
       (plogp / plogp_raw are guided from the logP and SA heads); random and bo also take any
       RDKit property (`chem.PROPERTY_NAMES`). Otherwise UsageError lists what is possible.
-    n_starts: trajectories; with `start` molecules they are shared among them (at least one
-      each: the first at the posterior mean, more at posterior draws).
-    steps, lr: Adam steps and learning rate on z (gradient); decode_every: decode each
-      trajectory every k steps and at the last step. Every method decodes at the same steps,
-      so by default all spend trajectories x len(decode steps) decoded molecules; `budget`
-      caps that number (a run stops when it is spent).
-    start: SMILES or list of SMILES (encoded to the posterior mean), or None for prior draws.
+    start: SMILES or list of SMILES, or None for prior draws. Each start molecule gets its own
+      trajectories and its own budget.
+    Search settings (None: the default of the method and kind of start, `settings.DEFAULTS`;
+      see `SearchSettings` for units): n_starts (prior starts, or trajectories per start
+      molecule), steps, decode_every (decode each trajectory every k steps and at the last),
+      budget (decoded molecules per start; default: what the decode steps spend), lr (step
+      length, posterior stds), density_weight (learned latent log-density, gradient), trust_radius
+      (posterior stds from the start; random and bo sample inside it), noise (Langevin, gradient),
+      spread (copies of a start molecule around its mean), temperature (0: greedy decoding).
     similarity: Tanimoto floor in [0, 1] to the start molecule. constraints: `Constraints`.
-    prior_weight: weight of the Gaussian prior penalty 0.5 ||z||^2 (gradient). trust_radius:
-      keep z within this latent distance of its starting point (gradient: projection; random
-      and bo: the region sampled).
     top_k: rows per start. n_jobs: processes for RDKit rescoring of large batches.
     Returns the result DataFrame (see module docstring); it may be empty: nothing valid
     passed the constraints, and `attrs["rejected"]` says why.
@@ -232,16 +225,9 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     t0 = time.perf_counter()
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    n_starts, steps = arguments.positive_int(n_starts, "n_starts"), arguments.positive_int(steps, "steps")
-    decode_every, top_k = arguments.positive_int(decode_every, "decode_every"), arguments.positive_int(top_k, "top_k")
-    lr = arguments.number(lr, "lr", 0.0, lo_open=True)
-    prior_weight = arguments.number(prior_weight, "prior_weight", 0.0)
-    if trust_radius is not None:
-        trust_radius = arguments.number(trust_radius, "trust_radius", 0.0, lo_open=True)
+    top_k = arguments.positive_int(top_k, "top_k")
     if similarity is not None:
         similarity = arguments.number(similarity, "similarity", 0.0, 1.0)
-    if budget is not None:
-        budget = arguments.positive_int(budget, "budget")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise UsageError(f"seed must be an integer, got {seed!r}")
     constraints = Constraints() if constraints is None else constraints
@@ -250,26 +236,39 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     if similarity is not None and start is None:
         raise UsageError("a similarity floor needs start molecules (start=SMILES or a list); prior starts have "
                          "no molecule to stay similar to")
+    cfg = resolve_settings(method, start is not None, dict(
+        n_starts=n_starts, steps=steps, decode_every=decode_every, budget=budget, lr=lr,
+        density_weight=density_weight, trust_radius=trust_radius, noise=noise, spread=spread,
+        temperature=temperature))
     scorer = Scorer(parse_objectives(objective), model.prop_stats, need_guide=(method == "gradient"))
     if method == "gradient" and model.model.prop_head is None:
         raise UsageError("this model has no property head; use method='random' or 'bo'")
 
-    starts = _starts(model, start, n_starts, int(seed))
-    plan = decode_steps(steps, decode_every)
-    spend = starts.n_traj * len(plan)
-    budget_used = spend if budget is None else min(budget, spend)
-    ev = Evaluator(model, scorer, constraints, starts, similarity, budget_used, n_jobs)
+    starts = _starts(model, start, cfg.n_starts, int(seed), cfg.spread)
+    per_start = None if starts.from_prior else cfg.n_starts
+    plan = decode_steps(cfg.steps, cfg.decode_every)
+    if method == "gradient" and per_start is not None:
+        plan = [p for p in plan if p > 0]
+    spend = (cfg.n_starts if per_start else 1) * len(plan)
+    budget_used = spend if cfg.budget is None else min(cfg.budget, spend)
+    ev = Evaluator(model, scorer, constraints, starts, similarity, budget_used, n_jobs,
+                   temperature=cfg.temperature or None, seed=int(seed))
+    radius = f", within {cfg.trust_radius:g} posterior stds of the start" if cfg.trust_radius else ""
     if method == "gradient":
-        gradient_search(ev, steps, decode_every, lr, prior_weight, trust_radius)
-        guidance = ("Adam on z maximizing the head's predicted score - prior_weight * 0.5 ||z||^2"
-                    + (f", projected onto ||z - z0|| <= {trust_radius:g}" if trust_radius else ""))
+        gradient_search(ev, cfg.steps, cfg.decode_every, cfg.lr, cfg.density_weight, cfg.trust_radius, cfg.noise,
+                        int(seed), per_start)
+        guidance = (f"normalized steps of {cfg.lr:g} posterior stds on the head's predicted score"
+                    + (f" + {cfg.density_weight:g} x log q(z) ({model.density_kind})" if cfg.density_weight else "")
+                    + (f", Langevin noise {cfg.noise:g}" if cfg.noise else "") + radius)
     elif method == "random":
-        random_search(ev, steps, decode_every, trust_radius, int(seed))
-        guidance = ("prior draws" if start is None and trust_radius is None
-                    else "random perturbations around the start")
+        random_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, int(seed))
+        guidance = ("prior draws" if start is None and cfg.trust_radius is None
+                    else "random perturbations around the start" + radius)
     else:
-        bo_search(ev, steps, decode_every, trust_radius, int(seed))
-        guidance = "GP (Matern 5/2) expected improvement over random candidate latents, batched"
+        bo_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, int(seed))
+        guidance = "GP (Matern 5/2) expected improvement over random candidate latents, batched" + radius
+    guidance += (f"; decoded by sampling at temperature {cfg.temperature:g}" if cfg.temperature
+                 else "; decoded greedily")
     if scorer.needs_cycle():
         guidance += "; plogp predicted from the logP and SA heads plus the decoded molecule's ring penalty"
 
@@ -284,7 +283,8 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
         rejected["duplicate_of_start"] = int((obs["ok"] & ~obs["result"]).sum())
     df.attrs.update(
         method=method, objectives=scorer.describe(), scored_by=scorer.scored_by(),
-        n_decoded=int(ev.used), budget=int(budget_used), n_valid=int(obs["valid"].sum()) if len(obs) else 0,
+        n_decoded=int(ev.used), budget=int(budget_used) * starts.n_starts, budget_per_start=int(budget_used),
+        settings=cfg.to_dict(), n_valid=int(obs["valid"].sum()) if len(obs) else 0,
         n_ok=int(obs["ok"].sum()) if len(obs) else 0, rejected=rejected, guidance=guidance, seed=int(seed),
         seconds=time.perf_counter() - t0, similarity=similarity, constraints=dataclasses.asdict(constraints),
         run=RunRecord(obs, _start_summary(obs, before, starts)),

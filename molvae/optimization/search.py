@@ -4,8 +4,11 @@ through one `Evaluator` (decode -> RDKit -> constraints -> score -> record).
 
 Vocabulary. A *trajectory* is one search path, starting at a latent `z0`; it belongs to a
 *start* (the user's molecule, or for prior starts the molecule its own `z0` decodes to).
-Every method decodes one latent per trajectory at each *decode step* (0, k, 2k, ...,
-steps), so by default all methods spend the same budget: trajectories x decode steps.
+Every method decodes at *decode steps* (0, k, 2k, ..., steps; the gradient search from
+start molecules skips step 0) and every start has its own budget of decoded molecules,
+counted and enforced by the `Evaluator`, so that methods compare at equal budgets.
+The gradient search lives in `molvae.optimization.gradient`, Bayesian optimization in
+`molvae.optimization.bo`.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from molvae import chem
 from molvae.optimization.objectives import Constraints, Scorer
 from molvae.parallel import pmap
 
-__all__ = ["Starts", "Evaluator", "decode_steps", "gradient_search", "random_search", "bo_search"]
+__all__ = ["Starts", "Evaluator", "Batch", "decode_steps", "perturb", "random_search"]
 
 
 def decode_steps(steps: int, every: int) -> list[int]:
@@ -34,9 +37,11 @@ def decode_steps(steps: int, every: int) -> list[int]:
 @dataclass
 class Starts:
     """Starting points. z0 (T, Z) float32 CPU; group (T,) start index of each trajectory;
-    sigma (T, Z): posterior std of the start (ones for prior starts), the natural scale of
-    perturbations; smiles/canonical per start (prior starts: filled by the step-0 decode);
-    from_prior: starts are prior draws (then T = number of starts)."""
+    sigma (T, Z): posterior std of the start (ones for prior starts), the unit of every
+    step, perturbation and trust radius; center (T, Z): the start's posterior mean (prior
+    starts: z0), the centre of the trust region; smiles/canonical per start (prior starts:
+    filled by the step-0 decode); from_prior: starts are prior draws (then T = number of
+    starts)."""
 
     z0: torch.Tensor
     group: np.ndarray
@@ -44,15 +49,22 @@ class Starts:
     smiles: list[str | None]
     canonical: list[str | None]
     from_prior: bool
+    center: torch.Tensor | None = None
     mols: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.center is None:
+            self.center = self.z0.clone()
         if not self.mols:
             self.mols = [chem.to_mol(s) if s else None for s in self.smiles]
 
     @property
     def n_traj(self) -> int:
         return int(self.z0.size(0))
+
+    @property
+    def n_starts(self) -> int:
+        return len(self.smiles)
 
     def set_start(self, g: int, smiles: str, canonical: str | None) -> None:
         self.smiles[g], self.canonical[g] = smiles, canonical
@@ -76,30 +88,60 @@ class Batch:
     """What `Evaluator.evaluate` learned about the latents it decoded (m <= n rows)."""
 
     n: int                # rows decoded (the budget may cut a batch short)
+    rows: np.ndarray      # (m,) positions in the batch given to `evaluate` that were decoded
     score: np.ndarray     # (m,) result score; NaN unless the molecule passes every constraint
     ok: np.ndarray        # (m,) bool: valid and passes every constraint (the start itself included)
     cycle: np.ndarray     # (m,) JT-VAE ring penalty of the decoded molecule (0 if invalid)
 
 
 class Evaluator:
-    """Decodes latents greedily, rescores with RDKit, checks constraints, counts the budget
+    """Decodes latents, rescores with RDKit, checks constraints, counts each start's budget
     and records every observation. RDKit results are cached per decoded SMILES for the run
-    (trajectories revisit the same molecules often)."""
+    (trajectories revisit the same molecules often).
+
+    budget: decoded molecules per start. temperature: None decodes greedily (one molecule per
+    latent, deterministic); a number samples tokens at that temperature (seeded by `seed` and
+    the call count, so a run is reproducible)."""
 
     def __init__(self, vae: Any, scorer: Scorer, constraints: Constraints, starts: Starts,
-                 similarity: float | None, budget: int, n_jobs: int = 1):
+                 similarity: float | None, budget: int, n_jobs: int = 1, temperature: float | None = None,
+                 seed: int = 0):
         self.vae, self.scorer, self.constraints, self.starts = vae, scorer, constraints, starts
         self.similarity, self.budget, self.n_jobs = similarity, int(budget), n_jobs
+        self.temperature, self.seed, self._calls = temperature, int(seed), 0
         cycle = ("logp", "sa", "plogp_raw") if scorer.needs_cycle() else ()
         self.names = tuple(dict.fromkeys(scorer.rdkit_names() + constraints.rdkit_names() + cycle))
-        self.used = 0
+        self.spent = np.zeros(starts.n_starts, dtype=np.int64)
         self._cache: dict[str, tuple[str | None, dict[str, float], list[str]]] = {}
         self._sim: dict[tuple[int, str], float] = {}
         self._rows: list[dict[str, np.ndarray]] = []
 
     @property
+    def used(self) -> int:
+        """Decoded molecules so far, all starts together."""
+        return int(self.spent.sum())
+
+    @property
     def remaining(self) -> int:
-        return self.budget - self.used
+        """Decoded molecules left, all starts together."""
+        return int((self.budget - self.spent).clip(min=0).sum())
+
+    def _within_budget(self, groups: np.ndarray) -> np.ndarray:
+        """Positions of the rows (start of each, in order) that the starts' budgets still allow."""
+        left = (self.budget - self.spent).clip(min=0)
+        rank = np.zeros(len(groups), dtype=np.int64)
+        seen: dict[int, int] = {}
+        for i, g in enumerate(groups.tolist()):
+            rank[i] = seen.get(g, 0)
+            seen[g] = rank[i] + 1
+        return np.flatnonzero(rank < left[groups])
+
+    def _decode(self, z: torch.Tensor) -> list[str]:
+        self._calls += 1
+        if self.temperature is None:
+            return self.vae.decode(z, method="greedy", seed=0)
+        return self.vae.decode(z, method="multinomial", temperature=self.temperature,
+                               seed=self.seed * 1_000_003 + self._calls)
 
     # ------------------------------------------------------------- pieces
     def _rescore(self, smiles: Sequence[str]) -> None:
@@ -158,16 +200,19 @@ class Evaluator:
 
     # ---------------------------------------------------------- evaluate
     def evaluate(self, traj: np.ndarray, z: torch.Tensor, step: int) -> Batch:
-        """Decode z (n, Z) for trajectories `traj` (n,) at `step`, as far as the budget goes."""
-        m = max(0, min(len(traj), self.remaining))
-        traj, z = np.asarray(traj[:m]), z[:m].detach().float().cpu()
+        """Decode z (n, Z) for trajectories `traj` (n,) at `step`, as far as each start's budget
+        goes (`Batch.rows` says which rows were decoded)."""
+        traj = np.asarray(traj)
+        keep = self._within_budget(self.starts.group[traj])
+        m = len(keep)
+        traj, z = traj[keep], z.detach().float().cpu()[torch.as_tensor(keep, dtype=torch.long)]
         steps = np.full(m, int(step))
         if m == 0:
-            return Batch(0, np.zeros(0), np.zeros(0, bool), np.zeros(0))
-        self.used += m
-        smiles = self.vae.decode(z, method="greedy", seed=0)
-        self._rescore(smiles)
+            return Batch(0, keep, np.zeros(0), np.zeros(0, bool), np.zeros(0))
         groups = self.starts.group[traj]
+        np.add.at(self.spent, groups, 1)
+        smiles = self._decode(z)
+        self._rescore(smiles)
         canon = [self._cache[s][0] for s in smiles]
         if self.starts.from_prior:  # a prior start is the molecule its own z0 decodes to
             for i in np.flatnonzero(steps == 0):
@@ -197,7 +242,7 @@ class Evaluator:
             row[n] = values[n]
             row[f"{n}_pred"] = pred.get(n, np.full(m, math.nan))
         self._rows.append(row)
-        return Batch(m, np.where(ok, score, np.nan), ok, cycle)
+        return Batch(m, keep, np.where(ok, score, np.nan), ok, cycle)
 
     def observations(self) -> Any:
         """Every decoded latent as a DataFrame, in decoding order."""
@@ -214,67 +259,27 @@ class Evaluator:
 # --------------------------------------------------------------------------- methods
 
 
-def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, prior_weight: float,
-                    trust_radius: float | None) -> None:
-    """Adam on all trajectories' z at once, maximizing the head's predicted score minus
-    `prior_weight` * (-log N(z; 0, I)) (up to a constant), projected after each step onto the
-    ball of `trust_radius` around z0 when given. Decodes every `every` steps and at the end."""
-    vae, starts = ev.vae, ev.starts
-    dev = vae.device
-    anchor = starts.z0.to(dev)
-    z = anchor.clone().requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=lr)
-    cycle = torch.zeros(starts.n_traj, device=dev)
-    when = set(decode_steps(steps, every))
-    traj = np.arange(starts.n_traj)
-    head = vae.model.prop_head
-    was_training = head.training
-    head.eval()
-    try:
-        for step in range(steps + 1):
-            if step in when:
-                got = ev.evaluate(traj, z.detach(), step)
-                if ev.scorer.needs_cycle() and got.n:
-                    cycle[:got.n] = torch.as_tensor(got.cycle, dtype=cycle.dtype, device=dev)
-                if ev.remaining <= 0:
-                    break
-            if step == steps:
-                break
-            opt.zero_grad(set_to_none=True)
-            with torch.enable_grad():
-                guide = ev.scorer.guide(vae.model.predict_props(z), cycle)
-                loss = -guide.sum() + prior_weight * 0.5 * z.pow(2).sum()
-                loss.backward()
-            opt.step()
-            if trust_radius is not None:
-                with torch.no_grad():
-                    d = z - anchor
-                    scale = (trust_radius / d.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0)
-                    z.copy_(anchor + d * scale)
-    finally:
-        head.train(was_training)
-
-
-def _perturb(starts: Starts, traj: np.ndarray, gen: torch.Generator, trust_radius: float | None,
+def perturb(starts: Starts, traj: np.ndarray, gen: torch.Generator, trust_radius: float | None,
              scale: tuple[float, float] = (0.1, 1.0)) -> torch.Tensor:
-    """Random latents around each trajectory's z0. With a trust radius: a random direction
-    at a distance uniform in [0, r] (uniform in volume would put nearly every point on the
-    surface in high dimension). Without: z0 + s * sigma * eps, sigma the start's posterior
-    std, s log-uniform in `scale` (a fresh s per draw, so that near and far both get tried)."""
+    """Random latents around each trajectory's start (`Starts.center`), in units of the
+    start's posterior std sigma. With a trust radius: a random direction at a distance
+    uniform in [0, r] sigma (uniform in volume would put nearly every point on the surface in
+    high dimension). Without: center + s * sigma * eps, s log-uniform in `scale` (a fresh s
+    per draw, so that near and far both get tried)."""
     n, d = len(traj), starts.z0.size(1)
     eps = torch.randn(n, d, generator=gen)
-    z0 = starts.z0[traj]
+    center, sigma = starts.center[traj], starts.sigma[traj]
     if trust_radius is not None:
         r = trust_radius * torch.rand(n, 1, generator=gen)
-        return z0 + eps / eps.norm(dim=1, keepdim=True).clamp_min(1e-12) * r
+        return center + sigma * eps / eps.norm(dim=1, keepdim=True).clamp_min(1e-12) * r
     lo, hi = math.log(scale[0]), math.log(scale[1])
     s = torch.exp(lo + (hi - lo) * torch.rand(n, 1, generator=gen))
-    return z0 + s * starts.sigma[traj] * eps
+    return center + s * sigma * eps
 
 
 def random_search(ev: Evaluator, steps: int, every: int, trust_radius: float | None, seed: int) -> None:
     """Decode z0, then at each later decode step one random latent per trajectory: a prior
-    draw (prior starts) or a perturbation around the start (`_perturb`)."""
+    draw (prior starts) or a perturbation around the start (`perturb`)."""
     starts = ev.starts
     gen = torch.Generator().manual_seed(int(seed) + 7919)
     traj = np.arange(starts.n_traj)
@@ -286,148 +291,5 @@ def random_search(ev: Evaluator, steps: int, every: int, trust_radius: float | N
         elif starts.from_prior and trust_radius is None:
             z = torch.randn(starts.n_traj, starts.z0.size(1), generator=gen)
         else:
-            z = _perturb(starts, traj, gen, trust_radius)
+            z = perturb(starts, traj, gen, trust_radius)
         ev.evaluate(traj, z, step)
-
-
-# ------------------------------------------------------------------------- BO
-
-
-def _gp(length_scale: float) -> Any:
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
-    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale, (1e-2, 1e3), nu=2.5)
-              + WhiteKernel(0.1, (1e-5, 1.0)))
-    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0, random_state=0)
-
-
-def _ei(mu: np.ndarray, sd: np.ndarray, best: float, xi: float = 0.01) -> np.ndarray:
-    """Expected improvement of a maximization over `best`."""
-    from scipy.stats import norm
-
-    sd = np.maximum(sd, 1e-9)
-    u = (mu - best - xi) / sd
-    return (mu - best - xi) * norm.cdf(u) + sd * norm.pdf(u)
-
-
-def _targets(score: np.ndarray) -> np.ndarray:
-    """GP targets: the score where the molecule is a usable result; invalid or constraint-
-    breaking latents get the worst usable score minus one spread, so the GP learns to avoid
-    them without its scale being set by an arbitrary penalty."""
-    good = np.isfinite(score)
-    if not good.any():
-        return np.full(len(score), -1.0)
-    lo, spread = score[good].min(), max(float(np.std(score[good])), 1e-3)
-    return np.where(good, score, lo - spread)
-
-
-def _select(gp: Any, cand: np.ndarray, q: int, best: float, length: float) -> np.ndarray:
-    """Indices of q candidates by greedy batch expected improvement with local penalization:
-    after each pick, EI near it is damped by 1 - exp(-d^2 / 2 l^2) (l: the GP's length scale)
-    so that one batch spreads over several promising regions."""
-    mu, sd = gp.predict(cand, return_std=True)
-    ei = _ei(mu, sd, best)
-    picks: list[int] = []
-    for _ in range(min(q, len(cand))):
-        i = int(np.argmax(ei))
-        picks.append(i)
-        d2 = ((cand - cand[i]) ** 2).sum(1)
-        ei = ei * (1.0 - np.exp(-d2 / (2.0 * length ** 2)))
-        ei[i] = -np.inf
-    return np.asarray(picks)
-
-
-def _length(gp: Any) -> float:
-    try:
-        return float(gp.kernel_.k1.k2.length_scale)
-    except AttributeError:
-        return 1.0
-
-
-def bo_search(ev: Evaluator, steps: int, every: int, trust_radius: float | None, seed: int,
-              n_candidates: int = 1024, max_points: int = 800) -> None:
-    """Batched GP-EI Bayesian optimization (see `_bo_search`). BLAS runs on torch's thread
-    count: small GP algebra on many threads mostly waits for them (measured: 3.5x slower
-    on the 2-core dev machine under load)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="blas"):
-        _bo_search(ev, steps, every, trust_radius, seed, n_candidates, max_points)
-
-
-def _bo_search(ev: Evaluator, steps: int, every: int, trust_radius: float | None, seed: int,
-              n_candidates: int = 1024, max_points: int = 800) -> None:
-    """Batched GP-EI Bayesian optimization in latent space, the same decode steps as the
-    other methods (one latent per trajectory per step).
-
-    Prior starts: one GP over every observation (up to `max_points`: the best half and a
-    random rest), candidates drawn half from the prior and half around the 16 best latents;
-    each step picks one batch of `n_trajectories` by `_select`. User starts: one GP per start
-    (local optimization), kernel hyperparameters fitted once per step on a pooled subsample
-    and then held fixed per start, candidates from `_perturb` around the start.
-    """
-    starts = ev.starts
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(int(seed) + 104729)
-    T, d = starts.n_traj, starts.z0.size(1)
-    X: list[np.ndarray] = []
-    Y: list[np.ndarray] = []
-    G: list[np.ndarray] = []
-    plan = decode_steps(steps, every)
-    got = ev.evaluate(np.arange(T), starts.z0, plan[0])
-    X.append(starts.z0[:got.n].numpy())
-    Y.append(got.score)
-    G.append(starts.group[:got.n])
-    for step in plan[1:]:
-        if ev.remaining <= 0:
-            break
-        x, y, g = np.concatenate(X), _targets(np.concatenate(Y)), np.concatenate(G)
-        traj = np.arange(T)
-        if starts.from_prior and trust_radius is None:
-            keep = np.arange(len(x))
-            if len(x) > max_points:
-                top = np.argsort(-y)[:max_points // 2]
-                rest = rng.choice(np.setdiff1d(keep, top), max_points - len(top), replace=False)
-                keep = np.concatenate([top, rest])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # sklearn's convergence chatter on bounds
-                gp = _gp(math.sqrt(d)).fit(x[keep], y[keep])
-            elite = x[np.argsort(-y)[:16]]
-            half = n_candidates // 2
-            local = elite[rng.integers(0, len(elite), half)]
-            local = local + rng.standard_normal((half, d)) * np.exp(rng.uniform(math.log(0.05), 0.0, (half, 1)))
-            cand = np.concatenate([rng.standard_normal((n_candidates - half, d)), local]).astype(np.float32)
-            z = torch.from_numpy(cand[_select(gp, cand, T, float(y.max()), _length(gp))])
-        else:
-            z = _local_bo(starts, x, y, g, trust_radius, gen, rng, max(64, n_candidates // 8), max_points)
-        got = ev.evaluate(traj, z, step)
-        X.append(z[:got.n].numpy())
-        Y.append(got.score)
-        G.append(starts.group[:got.n])
-
-
-def _local_bo(starts: Starts, x: np.ndarray, y: np.ndarray, g: np.ndarray, trust_radius: float | None,
-              gen: torch.Generator, rng: np.random.Generator, n_cand: int, max_points: int) -> torch.Tensor:
-    """One proposal per trajectory, from the GP of its own start (see `bo_search`)."""
-    from sklearn.gaussian_process import GaussianProcessRegressor
-
-    pool = rng.choice(len(x), min(len(x), max_points // 2), replace=False)
-    # Centre each start's targets so that the pooled fit sees one function's local shapes.
-    sums, counts = np.bincount(g, weights=y), np.bincount(g)
-    yc = y - (sums / np.maximum(counts, 1))[g]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted = _gp(math.sqrt(x.shape[1])).fit(x[pool], yc[pool]).kernel_
-    out = torch.empty_like(starts.z0)
-    for t in range(starts.n_traj):
-        k = starts.group[t]
-        mine = g == k
-        cand = _perturb(starts, np.full(n_cand, t), gen, trust_radius).numpy()
-        gp = GaussianProcessRegressor(fitted, optimizer=None, normalize_y=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gp.fit(x[mine], y[mine])
-        best = float(y[mine].max())
-        out[t] = torch.from_numpy(cand[_select(gp, cand, 1, best, 1.0)[0]])
-    return out

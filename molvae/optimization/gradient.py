@@ -27,7 +27,7 @@ from molvae.optimization.search import Evaluator, decode_steps
 
 __all__ = ["gradient_search", "log_density_fn", "LOCAL_COMPONENTS"]
 
-LOCAL_COMPONENTS = 32
+LOCAL_COMPONENTS = 256
 
 
 def _component_logits(density: Any, z: torch.Tensor) -> torch.Tensor:
@@ -60,14 +60,17 @@ def log_density_fn(vae: Any, centers: torch.Tensor, per_start: int | None,
         logits = _component_logits(density, centers.double())
         top = logits.topk(min(k, density.n_components), dim=1).indices  # (S, k)
     mu = density.means[top].float()  # (S, k, D)
-    inv_sd = density.scales[top].float().reciprocal()
-    const = (density.weights[top].clamp_min(1e-300).log() + inv_sd.double().log().sum(-1)).float() \
-        - 0.5 * dim * math.log(2.0 * math.pi)  # (S, k)
+    inv_var = density.scales[top].float().pow(-2)
+    const = (density.weights[top].clamp_min(1e-300).log() + 0.5 * inv_var.double().log().sum(-1)
+             - 0.5 * (mu.double() ** 2 * inv_var.double()).sum(-1)).float() - 0.5 * dim * math.log(2.0 * math.pi)
+    scaled_mu_t = (mu * inv_var).transpose(1, 2)  # (S, D, k)
+    inv_var_t = inv_var.transpose(1, 2)
 
     def local(z: torch.Tensor) -> torch.Tensor:
-        zs = z.view(centers.size(0), per_start, 1, dim)
-        y = (zs - mu[:, None]) * inv_sd[:, None]  # (S, per, k, D)
-        return torch.logsumexp(const[:, None] - 0.5 * (y * y).sum(-1), dim=-1).reshape(-1)
+        # sum_d ((z - mu) / s)^2 expanded into batched matmuls: (S, per, k) without a (S, per, k, D) temporary
+        zs = z.view(centers.size(0), per_start, dim)
+        comp = -0.5 * torch.bmm(zs * zs, inv_var_t) + torch.bmm(zs, scaled_mu_t) + const[:, None, :]
+        return torch.logsumexp(comp, dim=-1).reshape(-1)
 
     return local
 

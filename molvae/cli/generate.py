@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from molvae.cli.common import (BATCH, DEVICE, GRID, METHOD_GREEDY, MODEL, NJOBS, OUTPUT, PRECISION, PROPS, SEED,
-                               check_output, count_phrase, emit, err_console, load_model, properties_or_default, read_inputs,
-                               print_table, reported_warnings, summary_line)
+                               check_output, count_phrase, emit, err_console, load_model, model_facts,
+                               properties_or_default, print_table, read_inputs, reported_warnings, summary_line)
 from molvae.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -37,6 +37,12 @@ def sample(
                                      "default when it has one) or standard (N(0, I))."),
     output: Path | None = OUTPUT,
     unique_valid: bool = typer.Option(False, "--unique-valid", help="Keep drawing until N distinct valid molecules."),
+    where: str | None = typer.Option(None, "--where", help="Keep only molecules meeting a property condition, e.g. "
+                                     "'logp>=4,logp<=5,qed>=0.6' (RDKit-verified; >=, <=, = with +-TOLERANCE)."),
+    max_decodes: int | None = typer.Option(None, "--max-decodes", min=1, help="With --where: latents decoded at "
+                                           "most (default 20 N + 1000) before giving up on the rest."),
+    chunk_size: int = typer.Option(10_000, "--chunk-size", min=1, help="With -o: molecules sampled and written at a "
+                                   "time (memory follows the chunk, not N)."),
     grid: Path | None = GRID,
     batch_size: int | None = BATCH,
     property: list[str] = PROPS,
@@ -44,19 +50,50 @@ def sample(
     precision: str = PRECISION,
     n_jobs: int = NJOBS,
 ) -> None:
-    """Sample molecules from the prior."""
+    """Sample molecules from the prior (optionally under a property condition, --where)."""
     settings = dict(locals())  # the arguments as given, for the run record
     check_output(output, grid)
     vae = load_model(model, device, precision, n_jobs)
+    args = dict(temperature=temperature, method=method, beam_width=beam_width, batch_size=batch_size,
+                properties=properties_or_default(property), prior=prior, where=where, max_decodes=max_decodes)
+    if output is not None and grid is None and not unique_valid:
+        _sample_stream(vae, output, n, chunk_size, seed, args, settings)
+        return
     t0 = time.perf_counter()
     with reported_warnings():
-        df = vae.sample(n, temperature=temperature, seed=seed, method=method, beam_width=beam_width,
-                        batch_size=batch_size, properties=properties_or_default(property), unique_valid=unique_valid,
-                        prior=prior)
+        df = vae.sample(n, seed=seed, unique_valid=unique_valid, **args)
     seconds = time.perf_counter() - t0
+    if where is not None and not len(df):
+        raise DataError(f"no molecule met {df.attrs['where']} in {df.attrs['n_drawn']} decodes: widen the "
+                        "condition or raise --max-decodes")
     emit(df, output, f"{len(df)} molecules sampled ({method}, T={temperature:g}, prior {df.attrs['prior']})", grid,
           "sample", settings, vae)
-    err_console().print(f"{summary_line(df, seconds, n)}; seed {df.attrs['seed']}")
+    hits = (f"; {df.attrs['where']}: {df.attrs['hits']} hits in {df.attrs['n_drawn']} decodes "
+            f"({df.attrs['hit_rate']:.1%})" if where is not None else "")
+    err_console().print(f"{summary_line(df, seconds, n)}; seed {df.attrs['seed']}{hits}")
+
+
+def _sample_stream(vae: object, output: Path, n: int, chunk_size: int, seed: int | None, args: dict,
+                   settings: dict) -> None:
+    """`sample -o FILE`: chunks straight to the file (`molvae.generation.stream.sample_to_file`)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from molvae.data.write import write_record
+    from molvae.generation.stream import sample_to_file
+
+    with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console(), transient=True, disable=n <= chunk_size) as bar, reported_warnings():
+        task = bar.add_task("sampling", total=n)
+        summary = sample_to_file(vae, output, n, chunk_size, seed, lambda k: bar.advance(task, k), **args)
+    if args["where"] is not None and not summary.rows:
+        raise DataError(f"no molecule met {args['where']!r} in {summary.drawn} decodes: widen the condition or "
+                        "raise --max-decodes")
+    record = write_record(output, "molvae sample", settings, model_facts(vae), seed=summary.seed, rows=summary.rows,
+                          rows_written=summary.rows_written, drawn=summary.drawn)
+    err_console().print(f"wrote {summary.rows_written} rows to {output} (settings in {record.name})")
+    hits = (f"; {args['where']}: {summary.rows} hits in {summary.drawn} decodes "
+            f"({summary.rows / max(summary.drawn, 1):.1%})" if args["where"] is not None else "")
+    err_console().print(f"{summary.line(n)}; seed {summary.seed}{hits}")
 
 
 def encode(

@@ -205,7 +205,8 @@ class MolVAE(LatentPrior):
     def sample(self, n: int, temperature: float = 1.0, seed: int | None = None, method: str = "multinomial",
                beam_width: int = 5, batch_size: int | None = None,
                properties: Sequence[str] | None = _DEFAULT_PROPERTIES, unique_valid: bool = False,
-               max_len: int | None = None, n_jobs: int | None = None, prior: str | None = None) -> pd.DataFrame:
+               max_len: int | None = None, n_jobs: int | None = None, prior: str | None = None,
+               where: str | None = None, max_decodes: int | None = None) -> pd.DataFrame:
         """Generate `n` molecules from latents drawn from the prior.
 
         prior: "density" (the model's learned latent density, the default when it has one),
@@ -216,6 +217,12 @@ class MolVAE(LatentPrior):
         `df.attrs["seed"]`). unique_valid: keep drawing until n distinct valid molecules are found
         (at most 20 n draws; with fewer, a warning says so and fewer rows are returned). Returns the
         molecule table with `df.attrs` = {seed, method, temperature, prior, n_drawn, seconds}.
+
+        where: a property condition, e.g. "logp>=4,logp<=5,qed>=0.6" (see `molvae.generation.conditions`):
+        latents are steered by the property head, every molecule is checked with RDKit, and only molecules
+        meeting the condition are returned (distinct ones with unique_valid), at most `max_decodes` decoded
+        latents spent (default 20 n + 1000; fewer rows and a warning when the budget runs out).
+        `df.attrs` then also holds where, hits, hit_rate (hits per decoded latent), rounds and steered.
         """
         n = arguments.positive_int(n, "n")
         prior = self._prior_name(prior)
@@ -223,7 +230,17 @@ class MolVAE(LatentPrior):
         seed = _fresh_seed() if seed is None else int(seed)
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(seed)
-        if not unique_valid:
+        if where is not None:
+            from molvae.generation.conditions import parse_where, sample_where
+
+            windows = parse_where(where, self.prop_names)
+            arguments.choice(method, "method", inference.METHODS)
+            arguments.temperature(temperature)
+            budget = None if max_decodes is None else arguments.positive_int(max_decodes, "max_decodes")
+            df = sample_where(self, int(n), windows, names, seed, temperature, method, beam_width, batch_size,
+                              max_len, n_jobs, prior, unique_valid, budget)
+            drawn = int(df.attrs["n_drawn"])
+        elif not unique_valid:
             z = self.draw_latents(int(n), gen, prior)
             ids = self._decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len)
             df, drawn = self._table(ids, names, n_jobs), int(n)

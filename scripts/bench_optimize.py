@@ -104,12 +104,15 @@ def top3(model, objective: str, method: str, budget: int, n_starts: int, every: 
             "seconds": round(time.perf_counter() - t0, 1), "n_starts": n_starts, "steps": steps}
 
 
-def constrained(model, starts: list[str], delta: float, method: str, per_molecule: int, seed: int) -> dict:
+def constrained(model, starts: list[str], delta: float, method: str, per_molecule: int, seed: int,
+                gradient_args: dict | None = None) -> dict:
     """`molvae.optimize` with its defaults for start molecules (20 decoded molecules per start for every
     method), only the budget per start set from --per-molecule-budget."""
     t0 = time.perf_counter()
     method, extra = VARIANTS.get(method, (method, {}))
     shape = {"n_starts": per_molecule} if method == "gradient" else {"steps": max(1, per_molecule - 1)}
+    if method == "gradient":
+        extra = {**extra, **(gradient_args or {})}
     df = optimize(model, "plogp", start=starts, similarity=delta, method=method, budget=per_molecule, seed=seed,
                   **shape, **extra)
     st = df.attrs["run"].starts
@@ -133,6 +136,19 @@ def constrained(model, starts: list[str], delta: float, method: str, per_molecul
         "rejected": df.attrs["rejected"], "settings": df.attrs["settings"], "guidance": df.attrs["guidance"],
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def fitted_heads(model, directory: Path):
+    """The head ensemble in `directory`, fitted there first if absent (timed)."""
+    from molvae.data.datasets import embedded_path
+    from molvae.optimization.heads import HEADS_FILE, HeadEnsemble, fit_heads
+
+    if not (directory / HEADS_FILE).is_file():
+        t0 = time.perf_counter()
+        smiles = pd.read_csv(embedded_path("train")).iloc[:8000, 0].tolist()
+        fit_heads(model, smiles).save(directory)
+        print(f"fitted a head ensemble in {directory} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return HeadEnsemble.load(directory)
 
 
 def head_error(model, smiles: list[str]) -> dict:
@@ -170,6 +186,10 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS + tuple(VARIANTS)))
     ap.add_argument("--tasks", default="qed,plogp,plogp_raw,constrained")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gradient-args", default="{}", help="JSON of molvae.optimize arguments for the gradient "
+                    "rows (an ablation), e.g. '{\"density_weight\": 0}'")
+    ap.add_argument("--heads", default=None, help="head ensemble directory for the gradient rows (fitted there "
+                    "on the first 8,000 molecules of the embedded MOSES train subset if absent)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n-jobs", type=int, default=1, help="processes for the one-off plogp of MOSES test")
     ap.add_argument("--device", default="auto")
@@ -180,7 +200,10 @@ def main() -> None:
     tasks = [t for t in args.tasks.split(",") if t]
     model = molvae.load(args.model, device=args.device)
     print(model, flush=True)
-    results: dict = {"settings": vars(args), "model": repr(model), "model_path": str(model.path),
+    gradient_args = json.loads(args.gradient_args)
+    if args.heads:
+        gradient_args["heads"] = fitted_heads(model, Path(args.heads))
+    results: dict = {"settings": {k: v for k, v in vars(args).items()}, "model": repr(model), "model_path": str(model.path),
                      "hardware": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                                   "device": str(model.device), "torch": torch.__version__},
                      "references": REFERENCES, "top3": {}, "constrained": {}}
@@ -208,7 +231,8 @@ def main() -> None:
         for delta in (float(d) for d in args.deltas.split(",")):
             for method in methods:
                 try:
-                    r = constrained(model, low["smiles"].tolist(), delta, method, args.per_molecule_budget, args.seed)
+                    r = constrained(model, low["smiles"].tolist(), delta, method, args.per_molecule_budget, args.seed,
+                                    gradient_args)
                 except MolvaeError as exc:
                     print(f"delta {delta} {method:<8} skipped: {exc}", flush=True)
                     continue

@@ -108,6 +108,10 @@ def optimize_command(
                                            "posterior standard deviations around its mean."),
     temperature: float | None = typer.Option(None, "--temperature", help="0 decodes greedily; above 0 samples "
                                                 "tokens (default 0.5 gradient from molecules, else 0)."),
+    heads: Path | None = typer.Option(None, "--heads", help="Directory of a head ensemble (heads.safetensors) "
+                                         "whose disagreement the gradient search avoids."),
+    uncertainty_weight: float | None = typer.Option(None, "--uncertainty-weight", help="Penalty on the std of "
+                                                       "the predicted score across --heads (default 0)."),
     max_sa: float | None = typer.Option(None, "--max-sa", help="Reject molecules with SA score above this."),
     filters: bool = typer.Option(False, "--filters/--no-filters", help="Reject molecules failing the MOSES "
                                  "filters or matching a PAINS alert."),
@@ -149,7 +153,8 @@ def optimize_command(
     df = optimize(vae, objectives, n_starts=n_starts, steps=steps, lr=lr, method=method, start=starts,
                   similarity=similarity, constraints=constraints, density_weight=density_weight,
                   trust_radius=trust_radius, decode_every=decode_every, budget=budget, seed=seed, top_k=top_k,
-                  n_jobs=n_jobs, noise=noise, spread=spread, temperature=temperature)
+                  n_jobs=n_jobs, noise=noise, spread=spread, temperature=temperature, heads=heads,
+                  uncertainty_weight=uncertainty_weight)
     seconds = time.perf_counter() - t0
     names = [c[:-len("_after")] for c in df.columns if c.endswith("_after")] or \
         [o.name.lower() for o in objectives]

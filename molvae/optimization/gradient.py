@@ -82,14 +82,18 @@ def _start_cycles(canonical: list[str | None]) -> np.ndarray:
 
 
 def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, density_weight: float,
-                    trust_radius: float | None, noise: float, seed: int, per_start: int | None) -> None:
+                    trust_radius: float | None, noise: float, seed: int, per_start: int | None,
+                    heads: Any = None, uncertainty_weight: float = 0.0) -> None:
     """Ascend the head's predicted score + `density_weight` * log q(z) from every trajectory's z0.
 
     Each step moves u = (z - center) / sigma by `lr` along the normalized gradient (a step of lr posterior
     stds, however steep the head), adds Langevin noise `noise` * xi / sqrt(D) (xi ~ N(0, I): a random
     move of about `noise` stds), then projects u onto ||u|| <= trust_radius. Decodes every `every` steps
     and at the last step; step 0 only for prior starts (per_start None), whose start molecule it defines:
-    a start molecule's own neighbourhood at step 0 is what random search samples."""
+    a start molecule's own neighbourhood at step 0 is what random search samples.
+
+    heads: a `HeadEnsemble`; with `uncertainty_weight` > 0 the objective loses that many times the std
+    of the predicted score across its members (where they disagree, the head's gradient is not trusted)."""
     vae, starts = ev.vae, ev.starts
     dev = vae.device
     center = starts.center.to(dev)
@@ -122,6 +126,10 @@ def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, density_we
                 objective = ev.scorer.guide(vae.model.predict_props(z), cycle)
                 if density_weight > 0:
                     objective = objective + density_weight * log_q(z)
+                if heads is not None and uncertainty_weight > 0:
+                    members = heads.predict(z)
+                    spread = torch.stack([ev.scorer.guide(p, cycle) for p in members]).std(0)
+                    objective = objective - uncertainty_weight * spread
                 (g,) = torch.autograd.grad(objective.sum(), u)
             with torch.no_grad():
                 u = u + lr * g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)

@@ -201,7 +201,8 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
              constraints: Constraints | None = None, density_weight: float | None = None,
              trust_radius: float | None = None, decode_every: int | None = None, budget: int | None = None,
              seed: int = 0, top_k: int = 1, n_jobs: int = 1, noise: float | None = None,
-             spread: float | None = None, temperature: float | None = None) -> pd.DataFrame:
+             spread: float | None = None, temperature: float | None = None, heads: Any = None,
+             uncertainty_weight: float | None = None) -> pd.DataFrame:
     """Search the latent space of `model` (a `MolVAE`) for molecules that score well.
 
     objective: "logp", "qed:max:1.0,sa:min:0.5", "logp:target=2.5", an `Objective` or a list;
@@ -216,7 +217,9 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
       budget (decoded molecules per start; default: what the decode steps spend), lr (step
       length, posterior stds), density_weight (learned latent log-density, gradient), trust_radius
       (posterior stds from the start; random and bo sample inside it), noise (Langevin, gradient),
-      spread (copies of a start molecule around its mean), temperature (0: greedy decoding).
+      spread (copies of a start molecule around its mean), temperature (0: greedy decoding),
+      uncertainty_weight (gradient: penalty on the disagreement of `heads`).
+    heads: a `HeadEnsemble` or the directory holding one (`molvae.optimization.heads`); gradient only.
     similarity: Tanimoto floor in [0, 1] to the start molecule. constraints: `Constraints`.
     top_k: rows per start. n_jobs: processes for RDKit rescoring of large batches.
     Returns the result DataFrame (see module docstring); it may be empty: nothing valid
@@ -239,7 +242,16 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     cfg = resolve_settings(method, start is not None, dict(
         n_starts=n_starts, steps=steps, decode_every=decode_every, budget=budget, lr=lr,
         density_weight=density_weight, trust_radius=trust_radius, noise=noise, spread=spread,
-        temperature=temperature))
+        temperature=temperature, uncertainty_weight=uncertainty_weight))
+    if heads is not None:
+        from molvae.optimization.heads import HeadEnsemble
+
+        if method != "gradient":
+            raise UsageError("heads guide the gradient method only; random and bo use no head")
+        heads = heads if isinstance(heads, HeadEnsemble) else HeadEnsemble.load(heads)
+        heads.check(model)
+    elif cfg.uncertainty_weight > 0:
+        raise UsageError("uncertainty_weight needs heads (a HeadEnsemble or its directory)")
     scorer = Scorer(parse_objectives(objective), model.prop_stats, need_guide=(method == "gradient"))
     if method == "gradient" and model.model.prop_head is None:
         raise UsageError("this model has no property head; use method='random' or 'bo'")
@@ -256,10 +268,12 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     radius = f", within {cfg.trust_radius:g} posterior stds of the start" if cfg.trust_radius else ""
     if method == "gradient":
         gradient_search(ev, cfg.steps, cfg.decode_every, cfg.lr, cfg.density_weight, cfg.trust_radius, cfg.noise,
-                        int(seed), per_start)
+                        int(seed), per_start, heads, cfg.uncertainty_weight)
         guidance = (f"normalized steps of {cfg.lr:g} posterior stds on the head's predicted score"
                     + (f" + {cfg.density_weight:g} x log q(z) ({model.density_kind})" if cfg.density_weight else "")
-                    + (f", Langevin noise {cfg.noise:g}" if cfg.noise else "") + radius)
+                    + (f", Langevin noise {cfg.noise:g}" if cfg.noise else "")
+                    + (f" - {cfg.uncertainty_weight:g} x the std of the score across {heads.n_members} heads"
+                       if heads is not None and cfg.uncertainty_weight else "") + radius)
     elif method == "random":
         random_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, int(seed))
         guidance = ("prior draws" if start is None and cfg.trust_radius is None

@@ -25,7 +25,8 @@ class SearchSettings:
     log-density, nats (gradient). trust_radius: largest distance from the start, posterior stds (None:
     none). noise: Langevin noise per step, posterior stds (gradient). spread: the copies of a start
     molecule begin at mean + spread * sigma * N(0, I), the first at the mean. temperature: 0 decodes
-    greedily; above 0, tokens are sampled at that temperature."""
+    greedily; above 0, tokens are sampled at that temperature. uncertainty_weight: penalty on the std of
+    the predicted score across a head ensemble's members (gradient, with `heads`)."""
 
     n_starts: int
     steps: int
@@ -37,6 +38,7 @@ class SearchSettings:
     spread: float
     temperature: float
     budget: int | None = None
+    uncertainty_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,7 +75,7 @@ def resolve_settings(method: str, from_molecules: bool, given: dict[str, Any]) -
             out[name] = arguments.number(value, name, 0.0, lo_open=True)
         elif name == "temperature":
             out[name] = arguments.number(value, name, 0.0, 10.0)
-        elif name in ("density_weight", "noise", "spread"):
+        elif name in ("density_weight", "noise", "spread", "uncertainty_weight"):
             out[name] = arguments.number(value, name, 0.0)
         else:
             raise UsageError(f"unknown search setting {name!r}")

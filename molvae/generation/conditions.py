@@ -7,8 +7,11 @@ NAME is an RDKit property (`chem.PROPERTY_NAMES`) or one the model's property he
 How molecules are found (a conditional prior from the property head): the learned density is a
 mixture of the posteriors of training molecules; the head predicts the conditioned properties y_k at
 each component's mean, and each component is reweighted by the probability that the properties lie in
-their windows, P_k = prod_j [Phi((hi_j - y_kj) / s_j) - Phi((lo_j - y_kj) / s_j)], with s_j the head's
-error on decoded molecules (as measured in the rounds so far). Latents drawn from the reweighted mixture
+their windows, P_k = prod_j [Phi((hi_j - c_j(y_kj)) / s_j) - Phi((lo_j - c_j(y_kj)) / s_j)], where
+c_j(y) = a_j + b_j y and s_j are fitted, round by round, to the RDKit values of the molecules actually
+decoded (decoding regresses toward typical molecules: b < 1, and s is large, about 0.8 logP units for
+the shipped model, which is what limits the hit rate). Components are favoured beyond their exact
+conditional weight (P_k to the power `_SHARPEN`) because every molecule is verified anyway. Latents drawn from the reweighted mixture
 are decoded; RDKit computes the properties of each decoded molecule and only those
 inside every window are kept ("hits"; a property RDKit cannot compute is checked with the head's
 prediction for the decoded molecule). Rounds repeat until `n` hits or the decode budget is spent, so a
@@ -45,6 +48,10 @@ _CLAUSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|=)\s*([-+]?[0-9.]+(
                      r"(?:\s*(?:\+-|\+/-|±)\s*([0-9.]+(?:[eE][-+]?\d+)?))?\s*$")
 _POOL = 16  # prior draws per decoded latent: the importance-resampling pool
 _MAX_ROUNDS = 12
+# Components are drawn with probability weight * P^16, not weight * P (the exact conditional prior):
+# every molecule is verified anyway, and favouring the surest components raised hits per decode from .31
+# to .43 for 3.6 <= logP <= 5 (uniqueness .99; .92 for 4 <= logP <= 5), measured with the shipped model.
+_SHARPEN = 16.0
 _MIN_SIGMA = 0.05  # of the property's training std: the head is never trusted more than this
 
 
@@ -142,16 +149,41 @@ def _pick(weights: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
 def _conditional_mixture_draws(vae: MolVAE, component_pred: np.ndarray, steered: Sequence[Window],
                                sigma: np.ndarray, m: int, gen: torch.Generator) -> tuple[torch.Tensor, np.ndarray]:
     """m latents (m, Z) float32 from the posterior mixture reweighted by each component's probability of
-    meeting the windows (the conditional prior), and the head's prediction at each one's component mean
-    (m, len(steered)). Falls back to the unweighted mixture when no component is likely at all."""
+    meeting the windows (the conditional prior), given the (recalibrated) prediction for each component
+    (K, len(steered)), and the component of each latent (m,). Falls back to the unweighted mixture when no
+    component is likely at all."""
     density = vae.density
     p = _window_probability(component_pred, steered, sigma)
-    w = density.weights.double().cpu().numpy() * p
+    w = density.weights.double().cpu().numpy() * p ** _SHARPEN
     probs = torch.from_numpy(w if w.sum() > 0 else density.weights.double().cpu().numpy())
     k = torch.multinomial(probs, m, replacement=True, generator=gen)
     eps = torch.randn(m, density.dim, generator=gen, dtype=torch.float64)
     z = density.means.double().cpu()[k] + density.scales.double().cpu()[k] * eps
-    return z.float(), component_pred[k.numpy()]
+    return z.float(), k.numpy()
+
+
+class _Recalibration:
+    """What the head's prediction y means for the molecule actually decoded: RDKit value ~ a + b y + noise
+    (least squares over every valid decode so far, per steered property). Decoding regresses toward
+    typical molecules, so b < 1 is the rule; until 30 decodes are measured: a = 0, b = 1 and a guessed
+    noise of 0.3 training standard deviations."""
+
+    def __init__(self, std: np.ndarray):
+        self.std = std
+        self.a, self.b, self.sigma = np.zeros(len(std)), np.ones(len(std)), 0.3 * std
+        self.seen: list[tuple[list[float], list[float]]] = [([], []) for _ in std]
+
+    def __call__(self, pred: np.ndarray) -> np.ndarray:
+        return self.a + self.b * pred
+
+    def update(self, j: int, pred: np.ndarray, true: np.ndarray) -> None:
+        xs, ys = self.seen[j]
+        xs.extend(pred.tolist())
+        ys.extend(true.tolist())
+        if len(xs) >= 30 and np.ptp(xs) > 0:
+            self.b[j], self.a[j] = np.polyfit(xs, ys, 1)
+            resid = np.asarray(ys) - (self.a[j] + self.b[j] * np.asarray(xs))
+            self.sigma[j] = max(float(np.sqrt(np.mean(resid ** 2))), _MIN_SIGMA * self.std[j])
 
 
 def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[str, ...], seed: int,
@@ -169,8 +201,7 @@ def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[st
     rdkit_names = tuple(w.name for w in windows if w.name in chem.PROPERTY_NAMES)
     head_only = [w for w in windows if w.name not in chem.PROPERTY_NAMES]
     steered = [w for w in windows if w.name in vae.prop_names and vae.model.prop_head is not None] if steer else []
-    std = np.asarray([vae.prop_stats[w.name][1] for w in steered], dtype=np.float64)
-    sigma, resid = 0.3 * std, [[] for _ in steered]  # a guess until decoded molecules measure it
+    calib = _Recalibration(np.asarray([vae.prop_stats[w.name][1] for w in steered], dtype=np.float64))
     table_names = tuple(dict.fromkeys(names + rdkit_names))
     # A posterior mixture's components are training molecules: the head predicts well at their means
     components = (_head(vae, vae.density.means.float(), [w.name for w in steered])
@@ -183,11 +214,12 @@ def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[st
         rate = max(hits / drawn, 0.02) if drawn else (0.3 if steered else 0.1)
         m = int(min(budget - drawn, max(64, math.ceil((n - found) / rate * 1.2))))
         if steered and components is not None:
-            z, z_pred = _conditional_mixture_draws(vae, components, steered, sigma, m, gen)
+            z, k = _conditional_mixture_draws(vae, calib(components), steered, calib.sigma, m, gen)
+            z_pred = components[k]
         elif steered:
             pool = vae.draw_latents(m * _POOL, gen, prior)
             pred = _head(vae, pool, [w.name for w in steered])
-            pick = np.sort(_pick(_window_probability(pred, steered, sigma), m, rng))
+            pick = np.sort(_pick(_window_probability(calib(pred), steered, calib.sigma), m, rng))
             z, z_pred = pool[torch.from_numpy(pick)], pred[pick]
         else:
             z, z_pred = vae.draw_latents(m, gen, prior), np.zeros((m, 0))
@@ -210,8 +242,7 @@ def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[st
         valid = part["valid"].to_numpy()
         for j, w in enumerate(steered):  # the head's error on what was actually decoded
             if w.name in rdkit_names and valid.any():
-                resid[j].extend((part[w.name].to_numpy()[valid] - z_pred[valid, j]).tolist())
-                sigma[j] = max(float(np.sqrt(np.mean(np.square(resid[j])))), _MIN_SIGMA * std[j])
+                calib.update(j, z_pred[valid, j], part[w.name].to_numpy()[valid])
         hits += int(ok.sum())
         part = part[ok]
         if unique:

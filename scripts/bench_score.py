@@ -120,7 +120,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=1500, help="molecules per out-of-domain set")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", default=None, help="write results here (default docs/results/bench_score_MODEL.json)")
+    ap.add_argument("--json", default=None, help="write results here (default runs/bench_score_MODEL.json)")
     ap.add_argument("--terms", default=None, help="also save the raw score tables to this .parquet")
     args = ap.parse_args()
 
@@ -155,7 +155,8 @@ def main() -> None:
             row["auroc_spellable"] = auroc(a_in, a_out[spell]) if spell.any() else float("nan")
             for term, sign in (("nll", 1), ("log_density", -1), ("nn_similarity", -1), ("kl", 1)):
                 x_in, x_out = sign * ref[term].to_numpy(), sign * df[term].to_numpy()[spell]
-                row[f"auroc_{term}"] = auroc(x_in[np.isfinite(x_in)], x_out[np.isfinite(x_out)]) if spell.any() else float("nan")
+                x_in, x_out = x_in[np.isfinite(x_in)], x_out[np.isfinite(x_out)]
+                row[f"auroc_{term}"] = auroc(x_in, x_out) if len(x_out) else float("nan")
         rows.append(row)
     res = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
@@ -164,9 +165,10 @@ def main() -> None:
         "model": args.model, "threshold": vae.domain.threshold, "quantile": vae.domain.quantile,
         "rows": rows, "seconds": time.perf_counter() - t0, "threads": args.threads,
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "command": "flock /tmp/molvae-bench.lock .venv/bin/python scripts/bench_score.py " + " ".join(sys.argv[1:]),
+        "command": "flock /tmp/molvae-bench.lock .venv/bin/python scripts/"
+               "bench_score.py " + " ".join(sys.argv[1:]),
     }
-    path = Path(args.json) if args.json else ROOT / "docs" / "results" / f"bench_score_{args.model}.json"
+    path = Path(args.json) if args.json else ROOT / "runs" / f"bench_score_{args.model}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     if args.terms:

@@ -118,8 +118,9 @@ def domain(
     err_console().print(f"calibrating the domain of {vae.name} on {len(table):,} molecules of {data}")
     fitted = calibrate_domain(vae, table[col].tolist(), n_reference, n_calibration, quantile, seed, source=data)
     fitted.save(target)
-    err_console().print(f"threshold {fitted.threshold:.3f} (the {quantile:g} quantile of {fitted.info['n_calibration']:,} "
-                        f"held-out training molecules), {len(fitted.reference):,} reference molecules, "
+    err_console().print(f"threshold {fitted.threshold:.3f} (the {quantile:g} quantile of "
+                        f"{fitted.info['n_calibration']:,} held-out training molecules), "
+                        f"{len(fitted.reference):,} reference molecules, "
                         f"{time.perf_counter() - t0:.0f} s; wrote {Path(target) / 'domain.json'}")
 
 

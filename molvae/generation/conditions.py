@@ -11,8 +11,8 @@ their windows, P_k = prod_j [Phi((hi_j - c_j(y_kj)) / s_j) - Phi((lo_j - c_j(y_k
 c_j(y) = a_j + b_j y and s_j are fitted, round by round, to the RDKit values of the molecules actually
 decoded (decoding regresses toward typical molecules: b < 1, and s is large, about 0.8 logP units for
 the shipped model, which is what limits the hit rate). Components are favoured beyond their exact
-conditional weight (P_k to the power `_SHARPEN`) because every molecule is verified anyway. Latents drawn from the reweighted mixture
-are decoded; RDKit computes the properties of each decoded molecule and only those
+conditional weight (P_k to the power `_SHARPEN`) because every molecule is verified anyway. Latents drawn
+from the reweighted mixture are decoded; RDKit computes the properties of each decoded molecule and only those
 inside every window are kept ("hits"; a property RDKit cannot compute is checked with the head's
 prediction for the decoded molecule). Rounds repeat until `n` hits or the decode budget is spent, so a
 condition nothing meets ends with a warning, never in an endless loop. Properties the head does not
@@ -193,9 +193,9 @@ def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[st
                  steer: bool = True) -> pd.DataFrame:
     """Up to `n` molecules meeting every window (arguments checked by `MolVAE.sample`). Returns the
     molecule table of the hits (properties `names` plus the conditioned ones) with `df.attrs` = {where,
-    n_drawn (decoded latents), hits, hit_rate (hits per decode, before keeping n), rounds, steered,
-    seconds}. unique: distinct hits only. max_decodes: the budget (default 20 n + 1000). steer=False is
-    plain rejection sampling (the baseline it is measured against)."""
+    n_drawn (decoded latents), n_valid (valid molecules among them), hits, hit_rate (hits per decode,
+    before keeping n), rounds, steered, seconds}. unique: distinct hits only. max_decodes: the budget
+    (default 20 n + 1000). steer=False is plain rejection sampling (the baseline it is measured against)."""
     t0 = time.perf_counter()
     budget = int(max_decodes) if max_decodes is not None else 20 * n + 1000
     rdkit_names = tuple(w.name for w in windows if w.name in chem.PROPERTY_NAMES)
@@ -209,10 +209,12 @@ def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[st
     gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
     kept: list[pd.DataFrame] = []
     seen: set[str] = set()
-    found = drawn = hits = rounds = 0
+    found = drawn = hits = rounds = n_valid = 0
     while found < n and drawn < budget and rounds < _MAX_ROUNDS:
         rate = max(hits / drawn, 0.02) if drawn else (0.3 if steered else 0.1)
         m = int(min(budget - drawn, max(64, math.ceil((n - found) / rate * 1.2))))
+        if steered and not drawn:  # a first, smaller round measures the head before the budget is spent
+            m = min(m, max(256, n // 2))
         if steered and components is not None:
             z, k = _conditional_mixture_draws(vae, calib(components), steered, calib.sigma, m, gen)
             z_pred = components[k]
@@ -243,7 +245,7 @@ def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[st
         for j, w in enumerate(steered):  # the head's error on what was actually decoded
             if w.name in rdkit_names and valid.any():
                 calib.update(j, z_pred[valid, j], part[w.name].to_numpy()[valid])
-        hits += int(ok.sum())
+        hits, n_valid = hits + int(ok.sum()), n_valid + int(valid.sum())
         part = part[ok]
         if unique:
             part = part[~part["canonical"].duplicated().to_numpy() & ~part["canonical"].isin(seen).to_numpy()]
@@ -256,6 +258,7 @@ def sample_where(vae: MolVAE, n: int, windows: Sequence[Window], names: tuple[st
         warnings.warn(f"only {found} of {n} molecules met {describe(windows)} in {drawn} decodes "
                       f"({hits / max(drawn, 1):.2%} per decode, {rounds} rounds); widen the condition or raise "
                       "the budget", RuntimeWarning, stacklevel=3)
-    df.attrs.update(where=describe(windows), n_drawn=drawn, hits=hits, hit_rate=hits / max(drawn, 1), rounds=rounds,
+    df.attrs.update(where=describe(windows), n_drawn=drawn, n_valid=n_valid, hits=hits,
+                    hit_rate=hits / max(drawn, 1), rounds=rounds,
                     steered=[w.name for w in steered], seconds=time.perf_counter() - t0)
     return df

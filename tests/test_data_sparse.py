@@ -23,7 +23,7 @@ from molvae.data import batching
 from molvae.data.tokens import Tokenizer
 from molvae.errors import DataError
 from molvae.model.vae import VAE, ModelConfig, masked_property_loss
-from molvae.train.epoch import ProgressReporter, property_accuracy, run_summary
+from molvae.train.epoch import ProgressReporter, mae_r2, run_summary
 
 HERE = Path(__file__).parent / "data"
 N_VALID = 49  # 50 rows, row 10 rejected for its pIC50 '>10'
@@ -136,11 +136,11 @@ def test_vae_forward_with_sparse_labels_is_finite() -> None:
 def test_property_accuracy_is_masked_to_labelled_rows() -> None:
     target = np.array([1.0, np.nan, 3.0, 5.0])
     pred = np.array([2.0, 100.0, 3.0, 4.0])
-    mae, r2, n = property_accuracy(pred, target)
+    mae, r2, n = mae_r2(pred, target)
     assert n == 3 and mae == pytest.approx(2 / 3)
     assert r2 == pytest.approx(1 - 2 / 8)
-    assert np.isnan(property_accuracy(pred, np.full(4, np.nan))[0])
-    assert np.isnan(property_accuracy(pred, np.array([2.0, 2.0, np.nan, np.nan]))[1])  # no variance: no R^2
+    assert np.isnan(mae_r2(pred, np.full(4, np.nan))[0])
+    assert np.isnan(mae_r2(pred, np.array([2.0, 2.0, np.nan, np.nan]))[1])  # no variance: no R^2
 
 
 def test_epoch_line_and_run_summary_name_every_property(caplog: pytest.LogCaptureFixture) -> None:

@@ -13,7 +13,7 @@ from molvae.model.vae import VAE
 from molvae.runtime import DistInfo, autocast
 from molvae.train.schedules import active_units
 
-__all__ = ["EpochLog", "validation_metrics", "property_accuracy", "token_reconstruction_rate", "ProgressReporter",
+__all__ = ["EpochLog", "validation_metrics", "mae_r2", "token_reconstruction_rate", "ProgressReporter", "run_summary",
            "step_noise"]
 
 log = logging.getLogger("molvae.train")
@@ -91,7 +91,7 @@ def token_reconstruction_rate(model: VAE, enc: batching.EncodedData, device: tor
     return hits / len(enc)
 
 
-def property_accuracy(pred: np.ndarray, target: np.ndarray) -> tuple[float, float, int]:
+def mae_r2(pred: np.ndarray, target: np.ndarray) -> tuple[float, float, int]:
     """(MAE, R^2, labelled count) of one property over the cells where `target` (n,) is finite.
 
     In the units of its inputs; R^2 = 1 - SS_res / SS_tot is the same in any affine rescaling of both, so it
@@ -140,7 +140,7 @@ def validation_metrics(model: VAE, val: batching.EncodedData, beta: float, prop_
     if preds:
         pred_all, target_all = np.concatenate(preds), np.concatenate(targets)
         for j, name in enumerate(prop_names):
-            mae, r2, _ = property_accuracy(pred_all[:, j], target_all[:, j])
+            mae, r2, _ = mae_r2(pred_all[:, j], target_all[:, j])
             out[f"val_mae_{name}"] = mae * prop_stats[name][1]
             out[f"val_r2_{name}"] = r2
     out["active_units"] = active_units(np.concatenate(mus))

@@ -196,7 +196,7 @@ def _score(name: str, cfg: Any, fit_s: float, args: argparse.Namespace, train_sm
     from molvae.runtime import hardware_summary
 
     t0 = time.perf_counter()
-    vae = molvae.load(cfg.out, device="cpu", n_jobs=args.n_jobs)
+    vae = molvae.load(cfg.out, device=args.device, n_jobs=args.n_jobs)
     torch.set_num_threads(args.threads)
     history = pd.read_csv(Path(cfg.out) / ckpt.HISTORY)
     last = history.iloc[-1]
@@ -213,12 +213,12 @@ def _score(name: str, cfg: Any, fit_s: float, args: argparse.Namespace, train_sm
     for prior in args.priors:
         df = vae.sample(args.n_samples, seed=0, prior=prior, properties=())
         res = molvae.evaluate(df["smiles"].tolist(), reference=args.reference, train=train_smiles,
-                              n_jobs=args.n_jobs, ks=(1000, 10_000))
+                              n_jobs=args.n_jobs, ks=(1000, 10_000), device=str(vae.device))
         row["samples"][prior] = {**{k: v for k, v in res.items() if isinstance(v, (int, float))},
                                  "sample_s": df.attrs["seconds"]}
     recon = reconstruction_accuracy(vae, test[: args.recon_n])
     row.update(recon=recon["recon_acc"], recon_valid=recon["recon_valid"], eval_s=time.perf_counter() - t0,
-               hardware=hardware_summary(), config=cfg.to_dict())
+               hardware=hardware_summary(vae.device), config=cfg.to_dict())
     return row
 
 
@@ -236,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--reference", choices=("moses", "embedded"), default="moses", help="test set of FCD/Test")
     ap.add_argument("--recon-n", type=int, default=1000, help="first MOSES test molecules reconstructed")
     ap.add_argument("--density-molecules", type=int, default=20_000, help="training molecules in the latent density")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto: trains, samples and runs ChemNet")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--n-jobs", type=int, default=2, help="processes for RDKit work")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars or step lines")
@@ -283,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     test = pd.read_csv(dataset_path("moses", "test"), usecols=["SMILES"])["SMILES"].tolist()
     base = {**BASE, "data": str(subset), "epochs": args.epochs, "val_fraction": args.n_val / args.n_train,
             "val_recon_n": args.n_val, "density_molecules": args.density_molecules, "threads": args.threads,
-            "n_jobs": args.n_jobs, "device": "cpu", "progress": not args.no_progress, "checkpoint_every": "10m"}
+            "n_jobs": args.n_jobs, "device": args.device, "progress": not args.no_progress, "checkpoint_every": "10m"}
 
     for name in names:
         if name in record["rows"]:

@@ -170,7 +170,8 @@ def test_plot_trajectories(vae: MolVAE, tmp_path: Path) -> None:
     from molvae.plotting.trajectories import plot_trajectories, trajectory_summary
 
     assert module is molvae.optimization.run
-    df = molvae.optimize(vae, "logp", n_starts=4, steps=6, decode_every=2)
+    # steps of 0.1 (the default 0.5 leaves the tiny 16-dim model's decodable region within two steps)
+    df = molvae.optimize(vae, "logp", n_starts=4, steps=6, decode_every=2, lr=0.1)
     summary = trajectory_summary(df)
     assert summary["step"].tolist() == [0, 2, 4, 6] and summary["best_rdkit"].is_monotonic_increasing
     plot_trajectories(df, tmp_path / "t.png")

@@ -93,13 +93,13 @@ def optimize_command(
     steps: int | None = typer.Option(None, "--steps", help="Steps per trajectory (default 100 from prior starts, "
                                         "10 gradient / 19 random and bo from molecules)."),
     lr: float | None = typer.Option(None, "--lr", help="Gradient step length in posterior standard deviations "
-                                       "(default 0.1 prior starts, 0.2 molecules)."),
+                                       "(default 0.5 prior starts, 0.2 molecules)."),
     decode_every: int | None = typer.Option(None, "--decode-every", help="Decode and rescore every k steps."),
     budget: int | None = typer.Option(None, "--budget", help="At most this many decoded molecules per start "
                                          "(default: 20 per start molecule)."),
     seed: int = typer.Option(0, "--seed"),
     density_weight: float | None = typer.Option(None, "--density-weight", help="Weight of the learned latent "
-                                                   "log-density (gradient; default 3 from molecules, 0.1 prior)."),
+                                                   "log-density (gradient; default 3 from molecules, 0 from prior starts)."),
     trust_radius: float | None = typer.Option(None, "--trust-radius", help="Stay within this many posterior "
                                                  "standard deviations of the start."),
     noise: float | None = typer.Option(None, "--noise", help="Langevin noise per gradient step, in posterior "

@@ -307,7 +307,8 @@ def test_neighbors(vae: MolVAE) -> None:
 
 def test_predict_in_original_units(vae: MolVAE) -> None:
     df = vae.predict(TRAIN[:8], rdkit=True)
-    assert list(df.columns) == ["row", "smiles", "logp", "qed", "logp_rdkit", "qed_rdkit"]
+    assert list(df.columns) == ["row", "smiles", "stereo_removed", "standardized", "logp", "qed", "logp_rdkit",
+                                "qed_rdkit"]
     z = torch.from_numpy(vae.encode(TRAIN[:8]))
     with torch.no_grad():
         raw = vae.model.predict_props(z).numpy()

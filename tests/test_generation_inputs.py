@@ -115,3 +115,31 @@ def test_optimize_starts_from_a_chiral_molecule(default) -> None:
                               method="random", seed=0)
     assert len(res) == 1 and res["start"].item() == NICOTINE
     assert res["qed_before"].item() == pytest.approx(chem.properties([NICOTINE], ["qed"])["qed"].item())
+
+
+def test_result_tables_flag_the_form_encoded(default) -> None:
+    items = ["CCO", NICOTINE, NICOTINE + ".Cl"]
+    with pytest.warns(RuntimeWarning, match="another form than written"):
+        rec = default.reconstruct(items, seed=0)
+    assert list(rec["stereo_removed"]) == [False, True, True] and list(rec["standardized"]) == [False, False, True]
+    # exact compares the output with the molecule encoded (without its stereo), not with the input as written
+    flat = default.reconstruct([FLAT, FLAT], seed=0)
+    assert list(rec["exact"][1:]) == list(flat["exact"])
+    with pytest.warns(RuntimeWarning, match="another form than written"):
+        pred = default.predict(items)
+    assert list(pred.columns[:4]) == ["row", "smiles", "stereo_removed", "standardized"]
+    assert list(pred["stereo_removed"]) == [False, True, True] and pred["smiles"][1] == NICOTINE
+    with pytest.raises(DataError, match="without strict"):
+        default.predict(items, strict=True)
+    with pytest.raises(DataError, match="without strict"):
+        default.encode(NICOTINE, strict=True)
+    with pytest.warns(RuntimeWarning, match="skipped 2 of 3"):
+        strict = default.reconstruct(items, strict=True, on_invalid="skip", seed=0)
+    assert list(strict["row"]) == [0]
+
+
+def test_cli_strict(run) -> None:
+    code, text = run("encode", NICOTINE)
+    assert code == 0 and "stereochemistry removed" in text
+    code, text = run("reconstruct", NICOTINE, "--strict")
+    assert code == 1 and "[C@H]" in text and "without strict" in text

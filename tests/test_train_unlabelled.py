@@ -47,3 +47,15 @@ def test_cli_unlabelled_option(monkeypatch, capsys, tmp_path):
                             tmp_path / "run", "--config", settings)
     assert code == 0, text
     assert "unlabelled molecules added" in text
+
+
+def test_a_measured_column_with_an_rdkit_name_stays_measured(tmp_path):
+    assay, library = _split(tmp_path)
+    df = pd.read_csv(assay)
+    df["logP"] = 100.0 + np.arange(len(df))  # measured values no RDKit logP comes near
+    df.to_csv(assay, index=False)
+    out = fit(BASE.replace(data=str(assay), unlabelled=(str(library),), properties=("logP", "qed"), epochs=1,
+                           out=str(tmp_path / "run"), density_molecules=0))
+    _, meta = ckpt.load_checkpoint(out)
+    assert meta.prop_stats["logp"][0] >= 100.0  # the unlabelled rows got NaN, not RDKit's logP
+    assert meta.prop_stats["qed"][0] < 1.0  # computed for both files

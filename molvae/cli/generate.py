@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+STRICT = typer.Option(False, "--strict", help="Refuse molecules the model spells only with their stereochemistry "
+                      "removed or standardized (largest fragment, neutralized); by default they are encoded in that "
+                      "form and flagged.")
+
 # ------------------------------------------------------------------ commands
 
 
@@ -104,6 +108,7 @@ def encode(
     sample_z: bool = typer.Option(False, "--sample", help="Draw from the posterior instead of taking its mean."),
     seed: int | None = SEED,
     on_invalid: str = typer.Option("error", help="error (stop, naming the bad rows) or skip (leave them out)."),
+    strict: bool = STRICT,
     device: str = DEVICE,
     precision: str = PRECISION,
 ) -> None:
@@ -117,7 +122,8 @@ def encode(
     vae = load_model(model, device, precision, 1)
     t0 = time.perf_counter()
     with reported_warnings():
-        z, rows = vae.encode(smiles, sample=sample_z, seed=seed, on_invalid=on_invalid, return_rows=True)
+        z, rows = vae.encode(smiles, sample=sample_z, seed=seed, on_invalid=on_invalid, return_rows=True,
+                             strict=strict)
     seconds = time.perf_counter() - t0
     kept = [smiles[i] for i in rows]
     if output is not None:
@@ -197,6 +203,7 @@ def reconstruct(
     output: Path | None = OUTPUT,
     smiles_col: str | None = typer.Option(None, help="SMILES column of input files (default: detected)."),
     on_invalid: str = typer.Option("error", help="error (stop, naming the bad rows) or skip (leave them out)."),
+    strict: bool = STRICT,
     device: str = DEVICE,
     precision: str = PRECISION,
     n_jobs: int = NJOBS,
@@ -208,7 +215,7 @@ def reconstruct(
     vae = load_model(model, device, precision, n_jobs)
     t0 = time.perf_counter()
     with reported_warnings():
-        df = vae.reconstruct(smiles, method=method, on_invalid=on_invalid, seed=0)
+        df = vae.reconstruct(smiles, method=method, on_invalid=on_invalid, seed=0, strict=strict)
     seconds = time.perf_counter() - t0
     emit(df, output, f"{len(df)} molecules reconstructed ({method})", None, "reconstruct", settings, vae)
     skipped = len(smiles) - len(df)

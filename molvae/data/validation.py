@@ -49,6 +49,7 @@ class ValidationReport:
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["row", "smiles", "reason"]))
     rejected_path: Path | None = None
     labels: dict[str, int] = field(default_factory=dict)  # property name -> valid molecules that have a value
+    computed: tuple[str, ...] = ()  # properties RDKit computed (not columns of the file)
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if k.startswith("n_")}
@@ -237,6 +238,7 @@ def load_molecules(
         df["tokens"] = tokens
 
     computed = [name for name, file_col in prop_names if file_col is None]
+    report.computed = tuple(computed)
     if computed:
         idx = np.flatnonzero(keep)
         values = _computed_properties(df["smiles"].iloc[idx].tolist(), computed, n_jobs=n_jobs)

@@ -21,7 +21,7 @@ import torch
 from molvae import arguments, chem, runtime
 from molvae.model import inference
 from molvae.generation.table import ids_to_tokens, molecule_table, property_names, to_smiles
-from molvae.generation.inputs import encode_batched, encode_inputs
+from molvae.generation.inputs import EncodedInputs, encode_batched, encode_inputs
 from molvae.errors import CheckpointError, DataError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
 from molvae.generation.density import LatentPrior
@@ -308,25 +308,35 @@ class MolVAE(LatentPrior):
 
     # ------------------------------------------------------------- encoding
     def encode(self, smiles: str | Sequence[str], sample: bool = False, on_invalid: str = "error",
-               seed: int | None = None, batch_size: int | None = None, return_rows: bool = False) -> Any:
+               seed: int | None = None, batch_size: int | None = None, return_rows: bool = False,
+               strict: bool = False) -> Any:
         """Latent vectors (n, latent_dim) float32 for molecules given as SMILES.
 
         Posterior means, or with `sample=True` draws from the posterior (seeded by `seed`).
         Each SMILES is parsed, canonicalized and tokenized first; a row that does not parse
         or holds tokens outside the model's vocabulary raises DataError naming the row, the
         value and the reason (on_invalid="error", before any model work) or is skipped with
-        a warning (on_invalid="skip"). return_rows=True also returns the input indices of
-        the rows encoded, int64 (m,).
+        a warning (on_invalid="skip"). A molecule the vocabulary spells only with its
+        stereochemistry removed or standardized (largest fragment, neutralized) is encoded in that
+        form, with one warning naming such rows; `strict=True` counts them as bad rows instead.
+        return_rows=True also returns the input indices of the rows encoded, int64 (m,).
         """
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        enc = encode_inputs(items, self.tokenizer, self.vocab, on_invalid)
-        mu, logvar = encode_batched(self.model, enc.ids, self._batch_size(batch_size), self.precision)
+        enc, mu, logvar = self._encode_checked(items, on_invalid, strict, batch_size)
         z = mu
         if sample:
             gen = torch.Generator().manual_seed(_fresh_seed() if seed is None else int(seed))
             eps = torch.randn(mu.shape, generator=gen).numpy()
             z = (mu + np.exp(0.5 * logvar) * eps).astype(np.float32)
         return (z, enc.rows) if return_rows else z
+
+    def _encode_checked(self, items: list[Any], on_invalid: str, strict: bool,
+                        batch_size: int | None) -> tuple[EncodedInputs, np.ndarray, np.ndarray]:
+        """The checked inputs (rows, the SMILES encoded, stereo/standardization flags) and their posterior
+        means and log-variances (m, latent_dim)."""
+        enc = encode_inputs(items, self.tokenizer, self.vocab, on_invalid, bool(strict))
+        mu, logvar = encode_batched(self.model, enc.ids, self._batch_size(batch_size), self.precision)
+        return enc, mu, logvar
 
     def _encode_one(self, smiles: str, what: str) -> np.ndarray:
         try:
@@ -337,26 +347,29 @@ class MolVAE(LatentPrior):
     # ---------------------------------------------------------- applications
     def reconstruct(self, smiles: str | Sequence[str], method: str = "greedy", on_invalid: str = "error",
                     properties: Sequence[str] | None = (), seed: int | None = None, beam_width: int = 5,
-                    batch_size: int | None = None, n_jobs: int | None = None) -> pd.DataFrame:
+                    batch_size: int | None = None, n_jobs: int | None = None, strict: bool = False) -> pd.DataFrame:
         """Encode each molecule to its posterior mean and decode it again.
 
         Returns one row per encoded input: `row` (input index), `input`, `output` (the decoded
         SMILES), the molecule table of the decoded output (its
-        `smiles` column equals `output`, so the table joins with every other one), and `exact`
-        (the output's canonical SMILES equals the input's).
+        `smiles` column equals `output`, so the table joins with every other one), `exact`
+        (the output's canonical SMILES equals that of the molecule encoded), and `stereo_removed` /
+        `standardized` (the molecule encoded is the input without its stereochemistry / standardized;
+        see `encode`, which also explains `strict`).
         """
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        z, rows = self.encode(items, on_invalid=on_invalid, batch_size=batch_size, return_rows=True)
+        enc, z, _ = self._encode_checked(items, on_invalid, strict, batch_size)
         seed = _fresh_seed() if seed is None else int(seed)
         ids = self._decode_ids(torch.from_numpy(z), method, 1.0, seed, beam_width, batch_size)
         df = self._table(ids, properties, n_jobs)
-        inputs = [items[i] for i in rows]
-        target = chem.canonical_many(inputs, n_jobs=self._jobs(n_jobs))
-        df.insert(0, "row", rows)
-        df.insert(1, "input", pd.Series(inputs, dtype=object))
+        df.insert(0, "row", enc.rows)
+        df.insert(1, "input", pd.Series([items[i] for i in enc.rows], dtype=object))
         df.insert(2, "output", df["smiles"])
-        df.insert(df.columns.get_loc("canonical") + 1, "exact",
-                  np.asarray([c is not None and c == t for c, t in zip(df["canonical"], target)], dtype=bool))
+        at = df.columns.get_loc("canonical") + 1
+        df.insert(at, "exact", np.asarray([c is not None and c == t for c, t in zip(df["canonical"], enc.smiles)],
+                                          dtype=bool))
+        df.insert(at + 1, "stereo_removed", enc.stereo_removed)
+        df.insert(at + 2, "standardized", enc.standardized)
         return df
 
     def interpolate(self, a: str, b: str, steps: int = 8, kind: str = "linear", method: str = "greedy",
@@ -410,21 +423,23 @@ class MolVAE(LatentPrior):
         return df
 
     def predict(self, smiles: str | Sequence[str], on_invalid: str = "error", rdkit: bool = False,
-                batch_size: int | None = None) -> pd.DataFrame:
+                batch_size: int | None = None, strict: bool = False) -> pd.DataFrame:
         """Property-head predictions from the latent means, in the training data's units.
 
-        Columns: `row` (input index), `smiles` (the input), one float column per property
-        the model was trained on; with rdkit=True also `<name>_rdkit`, RDKit's value for
-        names RDKit computes (to compare with).
+        Columns: `row` (input index), `smiles` (the input), `stereo_removed` and `standardized` (how
+        the molecule encoded differs from the input; see `encode`, which also explains `strict`), one
+        float column per property the model was trained on; with rdkit=True also `<name>_rdkit`,
+        RDKit's value for names RDKit computes (to compare with).
         """
         if self.model.prop_head is None or not self.prop_names:
             raise UsageError("this model was trained without properties; it has no property head to predict with")
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        z, rows = self.encode(items, on_invalid=on_invalid, batch_size=batch_size, return_rows=True)
+        enc, z, _ = self._encode_checked(items, on_invalid, strict, batch_size)
         with torch.no_grad():
             pred = self.model.predict_props(torch.from_numpy(z).to(self.device)).float().cpu().numpy()
-        inputs = [items[i] for i in rows]
-        df = pd.DataFrame({"row": rows, "smiles": pd.Series(inputs, dtype=object)})
+        inputs = [items[i] for i in enc.rows]
+        df = pd.DataFrame({"row": enc.rows, "smiles": pd.Series(inputs, dtype=object),
+                           "stereo_removed": enc.stereo_removed, "standardized": enc.standardized})
         for j, name in enumerate(self.prop_names):
             mean, std = self.prop_stats[name]
             df[name] = pred[:, j].astype(np.float64) * float(std) + float(mean)

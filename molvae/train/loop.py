@@ -174,6 +174,8 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
             _barrier(di)
             if run.stopped:
                 reporter.note(f"early stopping: no improvement for {cfg.patience} epochs; best epoch {run.best_epoch}")
+        if di.is_main and history:
+            reporter.run_done(history, run.best_epoch)
     if tb is not None:
         tb.close()
     finished = run.stopped or (bool(history) and history[-1]["epoch"] == cfg.epochs)

@@ -155,8 +155,7 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
         train_df = df.iloc[train_idx]
         prop_stats = {}
         for name in prop_names:
-            std = float(train_df[name].std(ddof=0))
-            prop_stats[name] = (float(train_df[name].mean()), std if std > 1e-8 else 1.0)
+            prop_stats[name] = batching.label_stats(train_df[name].to_numpy())
         if warm is not None:
             prop_stats = initial_prop_stats(warm, prop_stats)
     enc = batching.encode(df, vocab=vocab, prop_names=prop_names, prop_stats=prop_stats)
@@ -167,19 +166,21 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
 def _molecules(cfg: TrainConfig, tokenizer: Tokenizer, vocab: Vocabulary | None, di: DistInfo,
                reporter: ProgressReporter) -> "pd.DataFrame":
     """The validated molecules of `cfg.data`, then those of each `cfg.unlabelled` file not already
-    there. Unlabelled rows get the properties RDKit computes and NaN for the file's own columns
-    (the property loss is masked to labelled rows)."""
+    there. Unlabelled rows get the properties RDKit computed for `cfg.data` and NaN for its measured
+    columns (the property loss is masked to labelled rows)."""
     import pandas as pd
 
-    from molvae.chem import PROPERTY_NAMES, name_key
-
-    frames = []
-    for source, properties in [(cfg.data, cfg.properties)] + [
-            (extra, tuple(p for p in cfg.properties if name_key(p) in PROPERTY_NAMES)) for extra in cfg.unlabelled]:
-        df, report = validation.load_molecules(source, smiles_col=cfg.smiles_col if source == cfg.data else None,
-                                               properties=properties, tokenizer=tokenizer, vocab=vocab,
-                                               max_len=cfg.max_len, rejected_path="auto" if di.is_main else None,
-                                               n_jobs=cfg.n_jobs)
+    frames, computed = [], ()
+    for source in (cfg.data, *cfg.unlabelled):
+        labelled = source == cfg.data
+        # An unlabelled file gets the properties RDKit computed for the labelled one, never a measured
+        # column's name (a measured logP stays measured: its unlabelled rows are NaN).
+        df, report = validation.load_molecules(source, smiles_col=cfg.smiles_col if labelled else None,
+                                               properties=cfg.properties if labelled else computed,
+                                               tokenizer=tokenizer, vocab=vocab, max_len=cfg.max_len,
+                                               rejected_path="auto" if di.is_main else None, n_jobs=cfg.n_jobs)
+        if labelled:
+            computed = report.computed
         if di.is_main:
             reporter.note(report.summary())
         frames.append(df)

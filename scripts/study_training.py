@@ -9,7 +9,7 @@ density at the end of training (`molvae.fit`), and is then scored:
 
 - `--n-samples` molecules (seed 0) drawn from each prior in `--priors` (default: the learned density, what
   `MolVAE.sample` uses): validity, uniqueness, novelty against the subset, FCD/Test (`--reference moses`:
-  the whole MOSES test split; `embedded`: the shipped 2,000 test molecules, quicker and noisier);
+  the whole MOSES test split; `embedded`: the shipped 2,000 test molecules, quicker and noisier; or a file);
 - exact greedy reconstruction of the first `--recon-n` MOSES test molecules (canonical SMILES match);
 - the last epoch's validation reconstruction and KL (nats per molecule, at the final beta), token-exact
   greedy reconstruction of the validation molecules, active units;
@@ -233,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--n-samples", type=int, default=10_000, help="samples per prior (seed 0)")
     ap.add_argument("--priors", default="density", help="comma-separated: density, standard (N(0, I))")
-    ap.add_argument("--reference", choices=("moses", "embedded"), default="moses", help="test set of FCD/Test")
+    ap.add_argument("--reference", default="moses",
+                    help="test set of FCD/Test: moses, embedded (2,000 MOSES test molecules) or a SMILES file")
     ap.add_argument("--recon-n", type=int, default=1000, help="first MOSES test molecules reconstructed")
     ap.add_argument("--density-molecules", type=int, default=20_000, help="training molecules in the latent density")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto: trains, samples and runs ChemNet")
@@ -259,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             ap.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.n_val >= args.n_train:
         ap.error(f"--n-val ({args.n_val}) must be smaller than --n-train ({args.n_train})")
+    if args.reference not in ("moses", "embedded") and not Path(args.reference).is_file():
+        ap.error(f"--reference must be moses, embedded or a SMILES file; {args.reference!r} is none of them")
     if args.density_molecules < 1:
         ap.error("--density-molecules must be >= 1: the study samples from the learned density")
 

@@ -80,3 +80,30 @@ def test_markdown_table(study) -> None:
                         "| 550 |")
     assert study.markdown_table([{"variant": "x"}]).splitlines()[2].count("| - ") == len(study.TABLE_COLUMNS) - 1
     assert study._finite({"a": float("nan"), "b": (1.0, float("inf"))}) == {"a": None, "b": [1.0, None]}
+
+
+def test_study_end_to_end_on_a_tiny_subset(study, tmp_path: Path, monkeypatch, capsys) -> None:
+    """Train, fit the density, sample, score, write the row; a rerun skips the finished variant."""
+    import pandas as pd
+
+    from molvae.data import datasets
+
+    moses = tmp_path / "moses.csv"
+    smiles = pd.read_csv(Path(__file__).parent / "data" / "gen_train.csv")["smiles"]
+    smiles.rename("SMILES").to_frame().to_csv(moses, index=False)
+    monkeypatch.setattr(datasets, "dataset_path", lambda source, split: moses)  # stands for MOSES train and test
+    path = tmp_path / "study.json"
+    argv = ["--variants", "beta0.5", "--n-train", "60", "--n-val", "6", "--n-samples", "40", "--recon-n", "8",
+            "--density-molecules", "50", "--reference", str(moses), "--threads", "1", "--n-jobs", "1",
+            "--no-progress", "--out-dir", str(tmp_path / "work"), "--json", str(path)]
+    study.main(argv)
+    row = json.loads(path.read_text())["rows"]["beta0.5"]
+    assert row["config"]["beta_end"] == 0.5 and row["config"]["representation"] == "smiles"
+    assert row["steps"] == 1  # 54 training molecules, batch 512
+    assert 0.0 <= row["samples"]["density"]["Valid"] <= 1.0 and 0.0 <= row["recon"] <= 1.0
+    assert row["val_kl"] > 0 and row["train_min"] > 0
+    assert len(pd.read_csv(tmp_path / "work" / "n60-e1-seed0" / "moses_train_60_seed0.csv")) == 60
+    capsys.readouterr()
+    study.main(argv)
+    out = capsys.readouterr().out
+    assert "beta0.5: already in" in out and "| beta0.5 | 1 |" in out

@@ -111,10 +111,9 @@ def constrained(model, starts: list[str], delta: float, method: str, per_molecul
     t0 = time.perf_counter()
     method, extra = VARIANTS.get(method, (method, {}))
     shape = {"n_starts": per_molecule} if method == "gradient" else {"steps": max(1, per_molecule - 1)}
-    if method == "gradient":
-        extra = {**extra, **(gradient_args or {})}
+    kwargs = {**shape, **extra, **((gradient_args or {}) if method == "gradient" else {})}
     df = optimize(model, "plogp", start=starts, similarity=delta, method=method, budget=per_molecule, seed=seed,
-                  **shape, **extra)
+                  **kwargs)
     st = df.attrs["run"].starts
     gain = (st["best_score"] - st["score_before"]).to_numpy()  # plogp objective: score is plogp itself
     ok = np.isfinite(gain) & (gain > 0)
@@ -203,7 +202,7 @@ def main() -> None:
     gradient_args = json.loads(args.gradient_args)
     if args.heads:
         gradient_args["heads"] = fitted_heads(model, Path(args.heads))
-    results: dict = {"settings": {k: v for k, v in vars(args).items()}, "model": repr(model), "model_path": str(model.path),
+    results: dict = {"settings": vars(args), "model": repr(model), "model_path": str(model.path),
                      "hardware": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                                   "device": str(model.device), "torch": torch.__version__},
                      "references": REFERENCES, "top3": {}, "constrained": {}}

@@ -17,9 +17,9 @@ density at the end of training (`molvae.fit`), and is then scored:
 
 It is resumable: each variant's row goes into `--json` as soon as it is done and a rerun skips the variants
 already there; a variant's run directory that holds a trainer state resumes where it stopped. Prints a
-markdown table of every variant in the JSON.
+markdown table of every variant in the JSON. docs/training_study.md has the commands of the real run.
 
-    flock /tmp/molvae-bench.lock .venv/bin/python scripts/study_training.py [--n-train 300000] [--epochs 1] \
+    flock /tmp/molvae-bench.lock .venv/bin/python scripts/study_training.py [--n-train 300000] [--epochs 1]
         [--variants base,beta0.5,...] [--n-samples 10000] [--reference moses] [--json runs/study_training.json]
 """
 from __future__ import annotations
@@ -94,7 +94,8 @@ def variant_settings(name: str, base: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_settings(previous: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
     """The study settings on which `previous` (from the JSON) and `current` differ, as 'name: old -> new'."""
-    return [f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in STUDY_SETTINGS if previous.get(k) != current.get(k)]
+    return [f"{k}: {previous.get(k)!r} -> {current.get(k)!r}" for k in STUDY_SETTINGS
+            if previous.get(k) != current.get(k)]
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], priors: Sequence[str] = ("density",)) -> str:
@@ -199,10 +200,10 @@ def _score(name: str, cfg: Any, fit_s: float, args: argparse.Namespace, train_sm
     vae = molvae.load(cfg.out, device=args.device, n_jobs=args.n_jobs)
     torch.set_num_threads(args.threads)
     history = pd.read_csv(Path(cfg.out) / ckpt.HISTORY)
-    last = history.iloc[-1]
+    last = history.loc[history["val_loss"].idxmin()]  # the epoch whose weights were saved (one epoch: the last)
     row: dict[str, Any] = {
         "variant": name, "change": VARIANTS[name][0], "overrides": VARIANTS[name][1],
-        "params": sum(p.numel() for p in vae.model.parameters()), "steps": int(last["step"]),
+        "params": sum(p.numel() for p in vae.model.parameters()), "steps": int(history["step"].iloc[-1]),
         "val_recon": float(last["val_recon"]), "val_kl": float(last["val_kl"]),
         "val_recon_acc": float(last["val_recon_acc"]), "active_units": int(last["active_units"]),
         "kl_active_units": int(last["kl_active_units"]),
@@ -223,8 +224,8 @@ def _score(name: str, cfg: Any, fit_s: float, args: argparse.Namespace, train_sm
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names (default: all; --list)")
     ap.add_argument("--list", action="store_true", help="print the variants and exit")
     ap.add_argument("--n-train", type=int, default=300_000, help="MOSES training molecules (validation included)")

@@ -83,7 +83,8 @@ def test_markdown_table(study) -> None:
 
 
 def test_study_end_to_end_on_a_tiny_subset(study, tmp_path: Path, monkeypatch, capsys) -> None:
-    """Train, fit the density, sample, score, write the row; a rerun skips the finished variant."""
+    """Train, fit the density, sample, score, write the row; a finished run dir is only rescored; a rerun
+    skips the variants in the JSON."""
     import pandas as pd
 
     from molvae.data import datasets
@@ -103,6 +104,11 @@ def test_study_end_to_end_on_a_tiny_subset(study, tmp_path: Path, monkeypatch, c
     assert 0.0 <= row["samples"]["density"]["Valid"] <= 1.0 and 0.0 <= row["recon"] <= 1.0
     assert row["val_kl"] > 0 and row["train_min"] > 0
     assert len(pd.read_csv(tmp_path / "work" / "n60-e1-seed0" / "moses_train_60_seed0.csv")) == 60
+    path.unlink()  # the row was lost, the finished run dir was not: it is scored again, not retrained
+    study.main(argv)
+    again = json.loads(path.read_text())["rows"]["beta0.5"]
+    assert again["fit_s_this_call"] == 0.0
+    assert again["samples"]["density"]["Valid"] == row["samples"]["density"]["Valid"]
     capsys.readouterr()
     study.main(argv)
     out = capsys.readouterr().out

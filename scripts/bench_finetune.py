@@ -13,6 +13,7 @@ held-out molecules), novel (share of valid samples not in the training series), 
 pIC50 head on the held-out molecules, train_min (wall minutes of `fit`, density included).
 
     python scripts/bench_finetune.py [--epochs 5] [--n-samples 1000] [--seed 0] [--json runs/bench_finetune.json]
+    python scripts/bench_finetune.py --series my_series.csv --target pIC50     # your own series (CSV with smiles)
 """
 from __future__ import annotations
 
@@ -27,10 +28,15 @@ import pandas as pd
 SERIES = "Contrib/FreeWilson/data/CHEMBL2321810"
 
 
-def load_series() -> pd.DataFrame:
-    """The ChEMBL series: smiles, pIC50 (one row per molecule, in file order)."""
+def load_series(path: str | None = None, target: str = "pIC50") -> pd.DataFrame:
+    """The series as smiles, pIC50 (one row per molecule, in file order): `path` (a CSV with a smiles
+    column and the `target` column), or by default the ChEMBL series in RDKit's wheel."""
     import rdkit
 
+    if path is not None:
+        df = pd.read_csv(path)
+        smiles = next(c for c in df.columns if c.lower() in ("smiles", "canonical_smiles"))
+        return df[[smiles, target]].set_axis(["smiles", "pIC50"], axis=1).dropna(subset=["smiles"])
     root = Path(rdkit.__file__).parent / SERIES
     smi = pd.read_csv(f"{root}.smi", sep=" ", header=None, names=["smiles", "Name"])
     act = pd.read_csv(f"{root}_act.csv")
@@ -74,6 +80,8 @@ def score(model, name: str, train: pd.DataFrame, test: pd.DataFrame, n: int, see
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", default="moses-smiles")
+    ap.add_argument("--series", default=None, help="a CSV with a smiles column (default: the ChEMBL series)")
+    ap.add_argument("--target", default="pIC50", help="the activity column of --series")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--n-samples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
@@ -88,7 +96,7 @@ def main() -> None:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    series = load_series()
+    series = load_series(args.series, args.target)
     rng = np.random.default_rng(args.seed)
     is_test = np.zeros(len(series), bool)
     is_test[rng.choice(len(series), len(series) // 5, replace=False)] = True
@@ -117,7 +125,7 @@ def main() -> None:
 
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    record = {"hardware": hardware_summary(), "series": SERIES, "n_train": len(train), "n_test": len(test),
+    record = {"hardware": hardware_summary(), "series": args.series or SERIES, "n_train": len(train), "n_test": len(test),
               "labels_half": int(half["pIC50"].notna().sum()), "args": vars(args), "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(record, indent=2))

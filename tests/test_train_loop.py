@@ -82,30 +82,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
 
     # Kill -9 in the middle of epoch 2 (global step 6 of 12), in a separate process.
     killed = tmp_path / "killed"
-    script = (
-        "import os, signal, sys, json\n"
-        "import molvae.train.loop as T\n"
-        "orig = T.kl_weight\n"
-        "def kw(step, *a, **k):\n"
-        "    if step == 6: os.kill(os.getpid(), signal.SIGKILL)\n"
-        "    return orig(step, *a, **k)\n"
-        "T.kl_weight = kw\n"
-        "T.fit(T.TrainConfig.from_dict(json.loads(sys.argv[1])))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(cfg.replace(out=str(killed)).to_dict())],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    _killed_run(cfg, killed, kill_at_step=6)
     assert json.loads((killed / "trainer_state.json").read_text())["epoch"] == 1
 
     # Resume with only --resume given: the checkpoint's settings win over the new defaults.
     fit(TrainConfig(resume=str(killed), out=str(killed), progress=False, threads=1, amp="off"))
-    a, b = _weights(straight), _weights(killed)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    a_opt, b_opt = _weights(straight, "optim."), _weights(killed, "optim.")
-    assert all(torch.equal(a_opt[k], b_opt[k]) for k in a_opt)
-    ha, hb = pd.read_csv(straight / "history.csv"), pd.read_csv(killed / "history.csv")
-    cols = [c for c in ha.columns if not c.endswith(("_per_s", "_time_s", "_cpu_s", "_mib"))]
-    pd.testing.assert_frame_equal(ha[cols], hb[cols], check_exact=True)
+    _assert_same_run(straight, killed)
     best_a = load_file(str(straight / "model.safetensors"))
     best_b = load_file(str(killed / "model.safetensors"))
     assert all(torch.equal(best_a[k], best_b[k]) for k in best_a)

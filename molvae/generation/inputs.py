@@ -23,7 +23,7 @@ from molvae.errors import DataError, TokenizationError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
 
 __all__ = ["EncodedInputs", "Spelling", "check_molecule", "spell_molecule", "encode_inputs", "encode_batched",
-           "ON_INVALID"]
+           "padded_batches", "ON_INVALID"]
 
 ON_INVALID = ("error", "skip")
 _SHOWN = 5  # rows named in an error or warning message
@@ -194,26 +194,34 @@ def _warn_relaxed(enc: EncodedInputs, items: Sequence[Any]) -> None:
                   RuntimeWarning, stacklevel=4)
 
 
+def padded_batches(seqs: list[list[int]], batch_size: int, pad_id: int) -> Iterator[tuple[np.ndarray, Any, Any]]:
+    """(idx, ids (B, T) long, lengths (B,) long) for `seqs` (BOS..EOS id lists) in batches of at most
+    `batch_size`, on the CPU: sequences of similar length share a batch (less padding); `idx` are their
+    positions in `seqs`."""
+    import torch
+
+    order = np.argsort([len(s) for s in seqs], kind="stable")
+    for start in range(0, len(seqs), batch_size):
+        idx = order[start:start + batch_size]
+        lengths = torch.tensor([len(seqs[i]) for i in idx], dtype=torch.long)
+        ids = torch.full((len(idx), int(lengths.max())), pad_id, dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+        yield idx, ids, lengths
+
+
 def encode_batched(model: Any, seqs: list[list[int]], batch_size: int = 1024,
                    precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """Posterior mu and logvar, each (n, Z) float32, for id sequences (BOS..EOS) on the
-    model's device; sequences of similar length share a batch (less padding)."""
+    model's device (`padded_batches`)."""
     import torch
 
     from molvae.model.inference import autocast
 
     device = next(model.parameters()).device
-    pad = model.cfg.pad_id
-    n, latent = len(seqs), model.cfg.latent_dim
-    mu = np.zeros((n, latent), dtype=np.float32)
+    mu = np.zeros((len(seqs), model.cfg.latent_dim), dtype=np.float32)
     logvar = np.zeros_like(mu)
-    order = np.argsort([len(s) for s in seqs], kind="stable")
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        lengths = torch.tensor([len(seqs[i]) for i in idx], dtype=torch.long)
-        ids = torch.full((len(idx), int(lengths.max())), pad, dtype=torch.long)
-        for r, i in enumerate(idx):
-            ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+    for idx, ids, lengths in padded_batches(seqs, batch_size, model.cfg.pad_id):
         with torch.no_grad(), autocast(device, precision):
             m, lv = model.encode(ids.to(device), lengths.to(device))
         mu[idx], logvar[idx] = m.float().cpu().numpy(), lv.float().cpu().numpy()

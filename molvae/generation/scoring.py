@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from molvae import chem
-from molvae.generation.inputs import encode_inputs
+from molvae.generation.inputs import encode_inputs, padded_batches
 from molvae.model.inference import autocast
 from molvae.model.vae import kl_divergence
 
@@ -38,19 +38,13 @@ def elbo_terms(model: Any, seqs: list[list[int]], batch_size: int = 1024,
     """Posterior means mu (n, Z) float32, the exact teacher-forced negative log-likelihood of each sequence
     given its posterior mean (n,) float64, nats summed over its tokens after BOS (EOS included), and the
     KL of its posterior to N(0, I) (n,) float64, nats. Sequences (BOS..EOS ids) of similar length share a
-    batch, as in `encode_batched`."""
+    batch (`padded_batches`)."""
     device = next(model.parameters()).device
     pad = model.cfg.pad_id
-    n, latent = len(seqs), model.cfg.latent_dim
-    mu = np.zeros((n, latent), dtype=np.float32)
+    n = len(seqs)
+    mu = np.zeros((n, model.cfg.latent_dim), dtype=np.float32)
     nll, kl = np.zeros(n), np.zeros(n)
-    order = np.argsort([len(s) for s in seqs], kind="stable")
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        lengths = torch.tensor([len(seqs[i]) for i in idx], dtype=torch.long)
-        ids = torch.full((len(idx), int(lengths.max())), pad, dtype=torch.long)
-        for r, i in enumerate(idx):
-            ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+    for idx, ids, lengths in padded_batches(seqs, batch_size, pad):
         ids = ids.to(device)
         with autocast(device, precision):
             m, lv = model.encode(ids, lengths.to(device))

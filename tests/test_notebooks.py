@@ -112,7 +112,7 @@ PROBES = {
         "print('RESULT', json.dumps({'rejected': len(report.rejected), 'kept': len(clean), 'mae': float(mae), "
         "'predicted': len(pred), 'props': list(vae.prop_names), 'epochs': len(history), "
         "'workdir_left': WORKDIR.exists()}))",
-        lambda r: (r["rejected"] == 4 and r["kept"] == 300 and r["predicted"] == 100
+        lambda r: (r["rejected"] == 3 and r["kept"] == 301 and r["predicted"] == 100
                    and r["mae"] == r["mae"] and r["props"] == ["pic50_demo", "logp", "qed"] and r["epochs"] == 2
                    and not r["workdir_left"]),
     ),

@@ -50,9 +50,9 @@ class TrainConfig:
     Data: `data` is a file path, "embedded" (20k MOSES subset shipped with molvae) or "moses"
     (full MOSES train split, fetched); `properties` are file columns or RDKit names; an empty
     tuple trains without a property head. An empty property cell masks that label only.
-    `unlabelled`: further molecule files (or "embedded"/"moses") that train the VAE without the
-    file's own property columns (RDKit-computable properties are computed for them). `max_len` counts tokens without BOS/EOS; longer
-    molecules are rejected. `val_fraction` of the molecules (at least one) is held out.
+    `unlabelled`: further molecule files (or "embedded"/"moses") that train the VAE only: they get
+    the properties RDKit computed for `data` and NaN for its measured columns. `max_len` counts
+    tokens without BOS/EOS; longer molecules are rejected. `val_fraction` of the molecules (at least one) is held out.
 
     Optimization: Adam at `lr` with `lr_schedule` ('constant' | 'cosine' down to
     lr * lr_min_factor | 'plateau': halve after `lr_patience` epochs without improvement),
@@ -244,7 +244,8 @@ def train_config_from_cli(config_file: str | None = None, **given: Any) -> Train
     Precedence: an option in `given` whose value is not None > the file > FINE_TUNE_DEFAULTS when
     the run has an `init` model > the TrainConfig default. None means "not typed" (every `molvae train`
     option defaults to None), so a typed value overrides the file even when it equals the default.
-    Fields whose value may itself be None (smiles_col, resume, init) therefore cannot be reset to None from the CLI, only left alone.
+    Fields whose value may itself be None (smiles_col, resume, init) therefore cannot be reset to None
+    from the CLI, only left alone.
     """
     typed = {key: value for key, value in given.items() if value is not None}
     from_file: dict[str, Any] = load_train_config(config_file) if config_file else {}

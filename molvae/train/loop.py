@@ -35,7 +35,7 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -201,7 +201,7 @@ def _fit_latent_density(out: Path, train_smiles: list[str], data_hash: str, cfg:
 
 
 # ------------------------------------------------------------------- per-step helpers
-def _checkpoint_schedule(every: str) -> Any:
+def _checkpoint_schedule(every: str) -> Callable[[int], bool]:
     """`due(step) -> bool` for mid-epoch checkpoints: every N steps, every N minutes (counted from
     the last one), or never. Only when the state is written depends on time, never what is computed."""
     kind, amount = checkpoint_interval(every)

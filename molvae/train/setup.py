@@ -28,8 +28,8 @@ from molvae.train.schedules import PlateauState
 from molvae.train.state import RunState
 from molvae.train.warm_start import WarmStart, grown_vocabulary, initial_prop_stats, open_init, warm_model
 
-__all__ = ["Resume", "open_resume", "open_warm_start", "set_threads", "absolute_data", "TrainData", "load_data", "build_model",
-           "restore_run", "prepare_out_dir"]
+__all__ = ["Resume", "open_resume", "open_warm_start", "set_threads", "absolute_data", "TrainData", "load_data",
+           "build_model", "restore_run", "prepare_out_dir"]
 
 log = logging.getLogger("molvae.train")
 
@@ -153,9 +153,7 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
                                   f"{data_hash[:12]} vs {str(resume.saved.get('data_hash'))[:12]}); cannot resume.")
     else:
         train_df = df.iloc[train_idx]
-        prop_stats = {}
-        for name in prop_names:
-            prop_stats[name] = batching.label_stats(train_df[name].to_numpy())
+        prop_stats = {name: batching.label_stats(train_df[name].to_numpy()) for name in prop_names}
         if warm is not None:
             prop_stats = initial_prop_stats(warm, prop_stats)
     enc = batching.encode(df, vocab=vocab, prop_names=prop_names, prop_stats=prop_stats)
@@ -206,14 +204,13 @@ def build_model(cfg: TrainConfig, data: TrainData, resume: Resume | None, device
     record = resume.saved.get("init") if resume is not None else None
     if warm is not None:
         model, record = warm_model(warm, data.vocab, data.prop_names, cfg.max_len + 2, device)
+    elif resume is not None:
+        model = VAE(ModelConfig.from_dict(resume.saved["model"])).to(device)
     else:
-        if resume is not None:
-            mcfg = ModelConfig.from_dict(resume.saved["model"])
-        else:
-            vocab = data.vocab
-            mcfg = ModelConfig(vocab_size=len(vocab), n_props=len(data.prop_names), pad_id=vocab.pad_id,
-                               bos_id=vocab.bos_id, eos_id=vocab.eos_id, max_len=cfg.max_len + 2, **cfg.model)
-        model = VAE(mcfg).to(device)
+        vocab = data.vocab
+        model = VAE(ModelConfig(vocab_size=len(vocab), n_props=len(data.prop_names), pad_id=vocab.pad_id,
+                                bos_id=vocab.bos_id, eos_id=vocab.eos_id, max_len=cfg.max_len + 2,
+                                **cfg.model)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return model, optimizer, record
 

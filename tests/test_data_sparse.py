@@ -23,7 +23,8 @@ from molvae.data import batching
 from molvae.data.tokens import Tokenizer
 from molvae.errors import DataError
 from molvae.model.vae import VAE, ModelConfig, masked_property_loss
-from molvae.train.epoch import ProgressReporter, mae_r2, run_summary
+from molvae.evaluation.model_metrics import mae_r2
+from molvae.train.epoch import ProgressReporter, run_summary
 
 HERE = Path(__file__).parent / "data"
 N_VALID = 49  # 50 rows, row 10 rejected for its pIC50 '>10'

@@ -18,7 +18,23 @@ import numpy as np
 if TYPE_CHECKING:
     from molvae.generation.api import MolVAE
 
-__all__ = ["reconstruction_accuracy", "property_accuracy", "evaluate_model", "summarize_seeds"]
+__all__ = ["mae_r2", "reconstruction_accuracy", "property_accuracy", "evaluate_model", "summarize_seeds"]
+
+
+def mae_r2(pred: np.ndarray, target: np.ndarray) -> tuple[float, float, int]:
+    """(MAE, R^2, labelled count) of one property over the cells where `target` (n,) is finite.
+
+    In the units of its inputs; R^2 = 1 - SS_res / SS_tot is the same in any affine rescaling of both, so it
+    may be computed on standardized values. NaN where nothing is labelled (MAE) or fewer than two labels
+    differ (R^2).
+    """
+    ok = np.isfinite(target)
+    y, p = np.asarray(target, dtype=np.float64)[ok], np.asarray(pred, dtype=np.float64)[ok]
+    if not len(y):
+        return float("nan"), float("nan"), 0
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - p) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return float(np.abs(y - p).mean()), r2, int(len(y))
 
 
 def reconstruction_accuracy(model: "MolVAE", smiles: Sequence[str]) -> dict[str, Any]:
@@ -37,12 +53,8 @@ def property_accuracy(model: "MolVAE", smiles: Sequence[str]) -> dict[str, Any]:
     for name in model.prop_names:
         if f"{name}_rdkit" not in pred:
             continue
-        y, p = pred[f"{name}_rdkit"].to_numpy(float), pred[name].to_numpy(float)
-        ok = np.isfinite(y) & np.isfinite(p)
-        y, p = y[ok], p[ok]
-        out[f"mae_{name}"] = float(np.abs(y - p).mean())
-        ss_tot = float(((y - y.mean()) ** 2).sum())
-        out[f"r2_{name}"] = float(1 - ((y - p) ** 2).sum() / ss_tot) if ss_tot > 0 else float("nan")
+        mae, r2, _ = mae_r2(pred[name].to_numpy(float), pred[f"{name}_rdkit"].to_numpy(float))
+        out[f"mae_{name}"], out[f"r2_{name}"] = mae, r2
     return out
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import torch
 
 from molvae.data import batching
+from molvae.evaluation.model_metrics import mae_r2
 from molvae.model.vae import VAE
 from molvae.runtime import DistInfo, autocast
 from molvae.train.schedules import active_units
 
-__all__ = ["EpochLog", "validation_metrics", "mae_r2", "token_reconstruction_rate", "ProgressReporter", "run_summary",
+__all__ = ["EpochLog", "validation_metrics", "token_reconstruction_rate", "ProgressReporter", "run_summary",
            "step_noise"]
 
 log = logging.getLogger("molvae.train")
@@ -89,22 +90,6 @@ def token_reconstruction_rate(model: VAE, enc: batching.EncodedData, device: tor
             pred = torch.nn.functional.pad(pred, (0, target.size(1) - pred.size(1)), value=model.cfg.pad_id)
         hits += int((pred[:, : target.size(1)] == target).all(1).sum())
     return hits / len(enc)
-
-
-def mae_r2(pred: np.ndarray, target: np.ndarray) -> tuple[float, float, int]:
-    """(MAE, R^2, labelled count) of one property over the cells where `target` (n,) is finite.
-
-    In the units of its inputs; R^2 = 1 - SS_res / SS_tot is the same in any affine rescaling of both, so it
-    may be computed on standardized values. NaN where nothing is labelled (MAE) or fewer than two labels
-    differ (R^2).
-    """
-    ok = np.isfinite(target)
-    y, p = np.asarray(target, dtype=np.float64)[ok], np.asarray(pred, dtype=np.float64)[ok]
-    if not len(y):
-        return float("nan"), float("nan"), 0
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float(((y - p) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-    return float(np.abs(y - p).mean()), r2, int(len(y))
 
 
 @torch.no_grad()

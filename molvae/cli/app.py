@@ -140,9 +140,10 @@ def _register_commands() -> None:
     from molvae.cli import generate as cli_generate
     from molvae.cli import optimize as cli_optimize
     from molvae.cli import plot as cli_plot
+    from molvae.cli import predict as cli_predict
     from molvae.cli import score as cli_score
 
-    for module in (cli_generate, cli_density, cli_optimize, cli_evaluate, cli_plot, cli_score):
+    for module in (cli_generate, cli_density, cli_optimize, cli_evaluate, cli_plot, cli_score, cli_predict):
         module.register(app)
 
 

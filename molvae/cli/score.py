@@ -22,10 +22,11 @@ __all__ = ["register"]
 CHUNK = typer.Option(10_000, "--chunk-size", min=1, help="Molecules read, scored and written at a time.")
 
 
-def _progress(total: int | None, chunk_size: int) -> Any:
+def _progress(total: int | None, chunk_size: int, label: str = "scoring") -> Any:
+    """A progress bar on stderr, hidden when the input fits in one chunk (also used by `molvae predict`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err_console(), transient=True, disable=total is not None and total <= chunk_size)
 
 
@@ -41,12 +42,12 @@ def score(
     precision: str = PRECISION,
 ) -> None:
     """Anomaly scores: how unlike the model's training data each molecule is, and whether it is in domain."""
+    settings = dict(locals())  # the arguments as given, before any local name is bound
     import pandas as pd
 
     from molvae.data.write import MoleculeWriter, write_record
     from molvae.generation.chunks import count_rows, iter_molecules
 
-    settings = dict(locals())
     check_output(output)
     stream = len(inputs) == 1 and Path(inputs[0]).is_file()
     smiles = None if stream else read_inputs(inputs, smiles_col)

@@ -423,33 +423,23 @@ class MolVAE(LatentPrior):
         return df
 
     def predict(self, smiles: str | Sequence[str], on_invalid: str = "error", rdkit: bool = False,
-                batch_size: int | None = None, strict: bool = False) -> pd.DataFrame:
+                batch_size: int | None = None, strict: bool = False, domain: bool = False) -> pd.DataFrame:
         """Property-head predictions from the latent means, in the training data's units.
 
         Columns: `row` (input index), `smiles` (the input), `stereo_removed` and `standardized` (how
         the molecule encoded differs from the input; see `encode`, which also explains `strict`), one
         float column per property the model was trained on; with rdkit=True also `<name>_rdkit`,
-        RDKit's value for names RDKit computes (to compare with).
+        RDKit's value for names RDKit computes (to compare with). on_invalid: "error" (DataError naming
+        the rows the model cannot encode), "skip" (leave them out, with a warning) or "keep" (one row per
+        input: NaN predictions and a `reason` column, "" or why not). domain=True adds `in_domain` and
+        `anomaly` after `smiles`, as `score` computes them (a row without a prediction is never in the
+        domain; empty, with a warning, for a model without a calibrated domain), and `reason`.
+        See `molvae.generation.predict`.
         """
-        if self.model.prop_head is None or not self.prop_names:
-            raise UsageError("this model was trained without properties; it has no property head to predict with")
+        from molvae.generation.predict import predict_table
+
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        enc, z, _ = self._encode_checked(items, on_invalid, strict, batch_size)
-        with torch.no_grad():
-            pred = self.model.predict_props(torch.from_numpy(z).to(self.device)).float().cpu().numpy()
-        inputs = [items[i] for i in enc.rows]
-        df = pd.DataFrame({"row": enc.rows, "smiles": pd.Series(inputs, dtype=object),
-                           "stereo_removed": enc.stereo_removed, "standardized": enc.standardized})
-        for j, name in enumerate(self.prop_names):
-            mean, std = self.prop_stats[name]
-            df[name] = pred[:, j].astype(np.float64) * float(std) + float(mean)
-        if rdkit:
-            known = [n for n in self.prop_names if n in chem.PROPERTY_NAMES]
-            if known:
-                values = chem.properties(inputs, known)
-                for name in known:
-                    df[f"{name}_rdkit"] = values[name].to_numpy()
-        return df
+        return predict_table(self, items, on_invalid, rdkit, batch_size, strict, domain)
 
     # ------------------------------------------------------- applicability
     def score(self, smiles: str | Sequence[str], batch_size: int | None = None,

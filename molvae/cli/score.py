@@ -8,26 +8,19 @@ the chunk, not the file) and writes each scored chunk as it goes; `domain` calls
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from molvae.cli.common import (BATCH, DEVICE, MODEL, PRECISION, check_output, count_phrase, err_console, load_model,
-                               model_facts, print_table, read_inputs, reported_warnings)
+                               model_facts, print_table)
+from molvae.cli.streaming import CHUNK, open_chunks, stream_chunks, warn_no_domain
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["register"]
-
-CHUNK = typer.Option(10_000, "--chunk-size", min=1, help="Molecules read, scored and written at a time.")
-
-
-def _progress(total: int | None, chunk_size: int, label: str = "scoring") -> Any:
-    """A progress bar on stderr, hidden when the input fits in one chunk (also used by `molvae predict`)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err_console(), transient=True, disable=total is not None and total <= chunk_size)
 
 
 def score(
@@ -43,51 +36,29 @@ def score(
 ) -> None:
     """Anomaly scores: how unlike the model's training data each molecule is, and whether it is in domain."""
     settings = dict(locals())  # the arguments as given, before any local name is bound
-    import pandas as pd
-
-    from molvae.data.write import MoleculeWriter, write_record
-    from molvae.generation.chunks import count_rows, iter_molecules
+    from molvae.data.write import write_record
 
     check_output(output)
-    stream = len(inputs) == 1 and Path(inputs[0]).is_file()
-    smiles = None if stream else read_inputs(inputs, smiles_col)
+    source = open_chunks(inputs, smiles_col, chunk_size)
     vae = load_model(model, device, precision, 1)
-    if vae.domain is None:
-        err_console().print(f"[yellow]warning:[/] model {vae.name} has no calibrated domain: anomaly and in_domain "
-                            "are left empty (calibrate it with `molvae domain --data TRAINING_FILE`)")
-    t0 = time.perf_counter()
-    chunks = (iter_molecules(inputs[0], smiles_col, chunk_size) if stream else
-              ((pd.DataFrame({"smiles": smiles[i:i + chunk_size]}), "smiles")
-               for i in range(0, len(smiles), chunk_size)))
-    total = count_rows(inputs[0]) if stream else len(smiles)
-    n, n_in, n_unspelled, shown = 0, 0, 0, []
-    with _progress(total, chunk_size) as bar, reported_warnings():
-        task = bar.add_task("scoring", total=total)
-        writer = MoleculeWriter(output) if output is not None else None
-        with writer if writer is not None else nullcontext():
-            for frame, col in chunks:
-                df = vae.score(frame[col].tolist(), batch_size=batch_size, chunk_size=chunk_size)
-                df["row"] += n
-                extra = [c for c in frame.columns if c != col and c not in df]  # the input's ids and data
-                df = pd.concat([df, frame[extra]], axis=1)
-                n += len(df)
-                n_in += int(df["in_domain"].fillna(False).astype(bool).sum())
-                n_unspelled += int((df["reason"] != "").sum())
-                if writer is not None:
-                    writer.write(df)
-                elif sum(len(s) for s in shown) < 20:
-                    shown.append(df)
-                bar.advance(task, len(df))
-    seconds = time.perf_counter() - t0
-    if writer is not None:
-        record = write_record(output, "molvae score", settings, model_facts(vae), rows=n,
-                              rows_written=writer.rows_written)
-        err_console().print(f"wrote {writer.rows_written} rows to {output} (settings in {record.name})")
+    warn_no_domain(vae)
+    counts = {"in": 0, "unspelled": 0}
+
+    def tally(df: pd.DataFrame) -> None:
+        counts["in"] += int(df["in_domain"].fillna(False).astype(bool).sum())
+        counts["unspelled"] += int((df["reason"] != "").sum())
+
+    run = stream_chunks(source, chunk_size, output, "scoring",
+                        lambda smiles: vae.score(smiles, batch_size=batch_size, chunk_size=chunk_size), tally)
+    if output is not None:
+        record = write_record(output, "molvae score", settings, model_facts(vae), rows=run.rows,
+                              rows_written=run.rows_written)
+        err_console().print(f"wrote {run.rows_written} rows to {output} (settings in {record.name})")
     else:
-        print_table(pd.concat(shown, ignore_index=True) if shown else pd.DataFrame(), f"{n} molecules scored")
-    domain = f"in domain {n_in / max(n, 1):.1%}, " if vae.domain is not None else ""
-    err_console().print(f"{count_phrase(n, 'molecule')} scored, {domain}{n_unspelled} the model cannot spell, "
-                        f"{seconds:.2f} s, {n / max(seconds, 1e-9):,.0f} molecules/s")
+        print_table(run.shown, f"{run.rows} molecules scored")
+    domain = f"in domain {counts['in'] / max(run.rows, 1):.1%}, " if vae.domain is not None else ""
+    err_console().print(f"{count_phrase(run.rows, 'molecule')} scored, {domain}{counts['unspelled']} the model "
+                        f"cannot spell, {run.seconds:.2f} s, {run.rows / max(run.seconds, 1e-9):,.0f} molecules/s")
 
 
 def domain(

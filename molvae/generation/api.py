@@ -26,43 +26,14 @@ from molvae.errors import CheckpointError, DataError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
 from molvae.generation.density import LatentPrior
 from molvae.model.density import LatentDensity
+from molvae.model.checkpoint import DEFAULT_MODEL, load_checkpoint, pretrained_dir, resolve_model
 
 if TYPE_CHECKING:
     from molvae.generation.domain import Domain
 
 __all__ = ["MolVAE", "load", "DEFAULT_MODEL", "pretrained_dir"]
 
-DEFAULT_MODEL = "moses-smiles"
 _DEFAULT_PROPERTIES = ("logp", "qed", "sa")
-
-
-def pretrained_dir() -> Path:
-    """Directory of the models shipped with the package (molvae/pretrained/)."""
-    return Path(__file__).resolve().parents[1] / "pretrained"
-
-
-def _resolve_model_path(name_or_path: str | Path | None) -> Path:
-    """None -> the shipped default; a bare name -> molvae/pretrained/<name>; else a path."""
-    shipped = pretrained_dir()
-    available = sorted(p.name for p in shipped.iterdir() if p.is_dir()) if shipped.is_dir() else []
-    if name_or_path is None:
-        path = shipped / DEFAULT_MODEL
-        if not path.is_dir():
-            raise CheckpointError(
-                f"the default model {DEFAULT_MODEL!r} is not installed (looked in {shipped}); "
-                + (f"shipped models: {', '.join(available)}. " if available else "no models are shipped yet. ")
-                + "Train one with `molvae train --out DIR` and load it with molvae.load('DIR')."
-            )
-        return path
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return path
-    if (shipped / str(name_or_path)).is_dir() and len(path.parts) == 1:
-        return shipped / str(name_or_path)
-    raise CheckpointError(
-        f"no model {str(name_or_path)!r}: not a checkpoint directory and not a shipped model name"
-        + (f" (shipped: {', '.join(available)})" if available else "")
-    )
 
 
 def load(name_or_path: str | Path | None = None, device: str = "auto", precision: str = "auto",
@@ -75,9 +46,7 @@ def load(name_or_path: str | Path | None = None, device: str = "auto", precision
     (None: all cores, used only for long lists). Raises CheckpointError if not found or
     unreadable.
     """
-    from molvae.model.checkpoint import load_checkpoint
-
-    path = _resolve_model_path(name_or_path)
+    path = resolve_model(name_or_path)
     dev = runtime.resolve_device(device)
     from molvae.generation.domain import Domain
 

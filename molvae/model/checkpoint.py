@@ -41,6 +41,7 @@ from molvae.model.vae import VAE, ModelConfig
 from molvae.data.tokens import Tokenizer, Vocabulary
 
 __all__ = [
+    "DEFAULT_MODEL", "pretrained_dir", "resolve_model",
     "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "load_checkpoint", "read_config",
     "is_checkpoint", "save_history", "read_history", "save_train_hashes", "load_train_hashes",
     "copy_checkpoint", "remove_training_files", "read_safetensors", "load_weights",
@@ -291,3 +292,35 @@ def load_train_hashes(path: str | os.PathLike[str]) -> np.ndarray | None:
         return np.load(file, allow_pickle=False)
     except ValueError as exc:
         raise CheckpointError(f"{file} is not a plain numpy array: {exc}") from exc
+
+
+DEFAULT_MODEL = "moses-smiles"
+
+
+def pretrained_dir() -> Path:
+    """Directory of the models shipped with the package (molvae/pretrained/)."""
+    return Path(__file__).resolve().parents[1] / "pretrained"
+
+
+def resolve_model(name_or_path: str | Path | None) -> Path:
+    """None -> the shipped default; a bare name -> molvae/pretrained/<name>; else a path."""
+    shipped = pretrained_dir()
+    available = sorted(p.name for p in shipped.iterdir() if p.is_dir()) if shipped.is_dir() else []
+    if name_or_path is None:
+        path = shipped / DEFAULT_MODEL
+        if not path.is_dir():
+            raise CheckpointError(
+                f"the default model {DEFAULT_MODEL!r} is not installed (looked in {shipped}); "
+                + (f"shipped models: {', '.join(available)}. " if available else "no models are shipped yet. ")
+                + "Train one with `molvae train --out DIR` and load it with molvae.load('DIR')."
+            )
+        return path
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if (shipped / str(name_or_path)).is_dir() and len(path.parts) == 1:
+        return shipped / str(name_or_path)
+    raise CheckpointError(
+        f"no model {str(name_or_path)!r}: not a checkpoint directory and not a shipped model name"
+        + (f" (shipped: {', '.join(available)})" if available else "")
+    )

@@ -58,9 +58,8 @@ def open_init(name_or_path: str) -> WarmStart:
     Raises:
         CheckpointError: no such model, or not a readable molvae checkpoint.
     """
-    from molvae.generation.api import _resolve_model_path  # the one resolver of model names
 
-    path = _resolve_model_path(name_or_path)
+    path = ckpt.resolve_model(name_or_path)
     saved = ckpt.read_config(path)
     vocab = Vocabulary.from_json((path / ckpt.VOCAB).read_text(encoding="utf-8"))
     weights, _ = ckpt.read_safetensors(path / ckpt.WEIGHTS)

@@ -118,9 +118,13 @@ PROBES = {
     ),
     "03_latent_space.ipynb": (
         "print('RESULT', json.dumps({'map': len(coords), 'path': len(path), 'slerp': len(slerp), "
-        "'neighbour_rows': len(hood), 'sim_a0': float(path['sim_a'].iloc[0]), 'z': list(z.shape)}))",
+        "'neighbour_rows': len(hood), 'sim_a0': float(path['sim_a'].iloc[0]), 'z': list(z.shape), "
+        "'scored': len(scores), 'ood_in_domain': int(scores['in_domain'].iloc[4:].sum()), 'predicted': len(pred), "
+        "'hits': len(hits), 'hits_in_window': bool(hits['logp'].between(3.6, 5).all())}))",
         lambda r: (0 < r["map"] <= 300 and r["path"] == 6 and r["slerp"] == 6 and r["neighbour_rows"] == 3
-                   and r["z"][0] == r["map"] and 0.0 <= r["sim_a0"] <= 1.0),
+                   and r["z"][0] == r["map"] and 0.0 <= r["sim_a0"] <= 1.0
+                   and r["scored"] == r["predicted"] == 10 and r["ood_in_domain"] == 0  # the six out-of-domain rows
+                   and r["hits"] > 0 and r["hits_in_window"]),
     ),
     "04_optimize.ipynb": (
         "print('RESULT', json.dumps({'decoded': {k: int(v.attrs['n_decoded']) for k, v in runs.items()}, "

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 import molvae
 from molvae.data.write import MoleculeWriter, write_molecules
 from molvae.errors import UsageError
 from molvae.generation.stream import chunk_seed, sample_to_file
+from molvae.model import inference
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -66,3 +68,44 @@ def test_writer_empty_and_chunked(tmp_path: Path) -> None:
         writer.write(pd.DataFrame({"smiles": ["CCN"], "x": [3.0]}))
     assert pd.read_csv(tmp_path / "two.csv").to_dict("list") == {"smiles": ["CCO", "C", "CCN"], "x": [1.0, 2.0, 3.0]}
     assert writer.rows_written == 3
+
+
+def test_batch_bucket_sizes() -> None:
+    sizes = [inference.batch_bucket(n) for n in range(1, 1025)]
+    assert sizes[:9] == [1, 2, 4, 4, 8, 8, 8, 8, 16] and sizes[63] == 64 and sizes[64] == 128
+    assert all(0 <= s - n < 64 for n, s in enumerate(sizes, 1)) and len(set(sizes)) == 22
+    assert inference.batch_bucket(1025) == 1088
+
+
+def test_bucketed_decoding_runs_few_shapes_and_keeps_the_tokens(shipped: molvae.MolVAE,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoding batch runs at bucket sizes only (each new size would grow oneDNN's caches in bf16),
+    and in bf16 on CPU the padding rows change no token of the real rows."""
+    model, device = shipped.model, torch.device("cpu")
+    precision = inference.resolve_precision("auto", device)
+    z = shipped.draw_latents(150, torch.Generator().manual_seed(3), "density")
+    sizes: list[int] = []
+    step = model.step
+
+    def recording_step(tok: torch.Tensor, h: torch.Tensor, za: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sizes.append(len(tok))
+        return step(tok, h, za)
+
+    def run(bucketed: bool) -> torch.Tensor:
+        sizes.clear()
+        return inference.sample_ids(model, z, "multinomial", 1.0, None, torch.Generator().manual_seed(9), precision,
+                                    (shipped.vocab.unk_id,), bucketed=bucketed)
+
+    monkeypatch.setattr(model, "step", recording_step)
+    plain = run(False)
+    compacted = set(sizes)
+    bucketed = run(True)
+    assert set(sizes) <= {inference.batch_bucket(n) for n in range(1, 151)} and len(set(sizes)) < len(compacted)
+    assert sizes[0] == 192 and len(sizes) == plain.shape[1]
+    if precision == "bf16":  # the default there; fp32 (MKL) may differ in the last bit at some batch sizes
+        assert torch.equal(plain, bucketed)
+        monkeypatch.setattr(model, "step", step)
+        greedy = inference.sample_ids(model, z, "greedy", precision=precision, bucketed=True)
+        with inference.autocast(device, precision):
+            ref = model.greedy_decode(z)  # the whole batch at every step: no compaction, no padding
+        assert torch.equal(greedy, ref[:, :greedy.size(1)]) and (ref[:, greedy.size(1):] == model.cfg.pad_id).all()

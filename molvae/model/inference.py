@@ -15,6 +15,13 @@ thread; scripts/bench_sample.py compares against the MOSES VAE):
   softmax/argmax so that only the GRU/linear arithmetic is in bf16.
 - Throughput per step is flat from about 256 rows up (~33k tokens/s in bf16), so the
   shrinking batch costs little until its last few rows.
+- Memory: in bf16 on CPU every linear/GRU product of a new batch size creates oneDNN
+  kernels that stay in two caches of 1,024 entries each (ideep's LRU_CACHE_CAPACITY and
+  oneDNN's primitive cache): a compacted batch takes up to 1,024 sizes, so resident memory
+  rose by about 2 MB with each new size (decoding steps of 1024, 1023, ... rows:
+  +785 MB after 400 sizes; flat at one size, flat in fp32, and flat with both caches
+  set to 8 entries). The running batch is therefore padded to one of 22 `batch_bucket`
+  sizes there; padding copies a real row and its outputs are dropped.
 - On a shared machine whose cores are busy, two torch threads made each step 15-170x
   slower than one (OpenMP waits for a descheduled thread); the thread count is the
   caller's choice (torch.set_num_threads), not changed here.
@@ -36,6 +43,7 @@ __all__ = [
     "resolve_precision",
     "autocast",
     "prior",
+    "batch_bucket",
     "sample_ids",
     "beam_search",
     "decode",
@@ -72,6 +80,19 @@ def sub_seed(seed: int, *keys: int) -> int:
     return int(state[0] >> np.uint64(1))
 
 
+def batch_bucket(n: int) -> int:
+    """The padded size a running batch of n rows is decoded at: the next power of two up to
+    64, then the next multiple of 64 (1024 rows and fewer: 22 sizes; at most 63 padded rows,
+    and below about 256 rows a step costs the same whatever the size)."""
+    n = int(n)
+    return 1 << max(n - 1, 0).bit_length() if n <= 64 else -(-n // 64) * 64
+
+
+def _padded(idx: torch.Tensor, size: int) -> torch.Tensor:
+    """idx (n,) with n >= 1 extended to (size,) by repeating idx[0]: the padding rows copy a real row."""
+    return idx if len(idx) >= size else torch.cat([idx, idx[:1].expand(size - len(idx))])
+
+
 def _ban_mask(cfg: object, banned: Sequence[int], device: torch.device) -> torch.Tensor:
     """(V,) additive logit mask: -inf at PAD, BOS and `banned`, 0 elsewhere."""
     mask = torch.zeros(cfg.vocab_size, device=device)
@@ -89,6 +110,7 @@ def sample_ids(
     generator: torch.Generator | None = None,
     precision: str = "fp32",
     banned: Sequence[int] = (),
+    bucketed: bool | None = None,
 ) -> torch.Tensor:
     """Decode latents z (B, Z) token by token.
 
@@ -99,6 +121,11 @@ def sample_ids(
     Rows without EOS were cut at max_len. Finished rows leave the running batch, and the
     loop ends when none is left. PAD, BOS and the ids in `banned` (e.g. <unk>) are never
     generated: they are not molecule tokens.
+
+    bucketed: run the batch at `batch_bucket` sizes, padded with copies of a running row
+    whose outputs are dropped (None: on CPU in bf16, where each new batch size would add
+    oneDNN kernels to caches of 1,024 entries that are never freed; see the module notes).
+    The real rows' logits are the same bits either way in bf16 on CPU, so the tokens are too.
     """
     cfg = model.cfg
     steps = int(max_len or cfg.max_len) - 1
@@ -106,16 +133,23 @@ def sample_ids(
     out = torch.full((B, max(steps, 0)), cfg.pad_id, dtype=torch.long, device=device)
     if B == 0 or steps <= 0:
         return out
+    if bucketed is None:
+        bucketed = device.type == "cpu" and precision == "bf16"
+
+    def size(n: int) -> int:
+        return batch_bucket(n) if bucketed else n
+
     active = torch.arange(B, device=device)  # rows of `out` still running
+    slots = _padded(torch.arange(B, device=device), size(B))  # running slot -> running row (n real, then copies)
     mask = _ban_mask(cfg, banned, device)
     used = 0
     with autocast(device, precision):
-        h = model.init_hidden(z)
-        tok = torch.full((B,), cfg.bos_id, dtype=torch.long, device=device)
-        za = z
+        h = model.init_hidden(z[slots])  # (layers, len(slots), H); the first len(active) slots are the real rows
+        tok = torch.full((len(slots),), cfg.bos_id, dtype=torch.long, device=device)
+        za = z[slots]
         for t in range(steps):
             logits, h = model.step(tok, h, za)
-            logits = logits.float() + mask
+            logits = logits[:len(active)].float() + mask
             if method == "greedy":
                 nxt = logits.argmax(-1)
             else:
@@ -125,11 +159,13 @@ def sample_ids(
             used = t + 1
             ended = nxt == cfg.eos_id
             if bool(ended.any()):
-                keep = ~ended
-                if not bool(keep.any()):
+                keep = (~ended).nonzero().squeeze(1)
+                if keep.numel() == 0:
                     break
-                active, h, za, nxt = active[keep], h[:, keep], za[keep], nxt[keep]
-            tok = nxt
+                active, nxt = active[keep], nxt[keep]
+                slots = _padded(torch.arange(len(keep), device=device), size(len(keep)))
+                h, za = h[:, keep[slots]], za[keep[slots]]
+            tok = nxt[slots] if len(slots) > len(nxt) else nxt
     return out[:, :used]
 
 

@@ -76,6 +76,20 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
     return lambda *args: invoke_cli(monkeypatch, capsys, *args)
 
 
+# ------------------------------------------- anomaly scores (test_cli_score.py, test_cli_predict.py)
+@pytest.fixture()
+def model_without_domain(tmp_path: Path) -> Path:
+    """The shipped default as a checkpoint directory without its calibrated domain (files linked, not copied)."""
+    from molvae.model.checkpoint import pretrained_dir
+
+    ckpt = tmp_path / "model"
+    ckpt.mkdir()
+    for f in pretrained_dir().joinpath("moses-smiles").iterdir():
+        if not f.name.startswith("domain"):
+            (ckpt / f.name).symlink_to(f)
+    return ckpt
+
+
 # ------------------------------------------- training configs (test_cli_app.py, test_train_config.py)
 @pytest.fixture()
 def config_file(tmp_path: Path) -> Path:

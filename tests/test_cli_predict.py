@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from molvae.errors import UsageError
-from molvae.generation.api import pretrained_dir
 
 DATA = Path(__file__).parent / "data"
 MOLECULES = DATA / "score_molecules.csv"
@@ -128,12 +127,8 @@ def test_predict_errors(run, tmp_path: Path) -> None:
     assert not (tmp_path / "x.xlsx").exists()
 
 
-def test_predict_without_a_domain(run, tmp_path: Path) -> None:
-    ckpt = tmp_path / "model"
-    ckpt.mkdir()
-    for f in pretrained_dir().joinpath("moses-smiles").iterdir():
-        if not f.name.startswith("domain"):
-            (ckpt / f.name).symlink_to(f)
+def test_predict_without_a_domain(run, tmp_path: Path, model_without_domain: Path) -> None:
+    ckpt = model_without_domain
     out = tmp_path / "p.csv"
     code, text = run("predict", "CCO", "C[Se]C", "-m", ckpt, "-o", out, "--device", "cpu")
     assert code == 0, text

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from molvae.generation.api import pretrained_dir
 from molvae.generation.domain import Domain
 
 DATA = Path(__file__).parent / "data"
@@ -75,12 +74,8 @@ def test_score_errors(run, tmp_path: Path) -> None:
     assert code == 1 and "empty" in text
 
 
-def test_domain_calibrates_a_checkpoint(run, tmp_path: Path) -> None:
-    ckpt = tmp_path / "model"
-    ckpt.mkdir()
-    for f in pretrained_dir().joinpath("moses-smiles").iterdir():
-        if not f.name.startswith("domain"):
-            (ckpt / f.name).symlink_to(f)
+def test_domain_calibrates_a_checkpoint(run, tmp_path: Path, model_without_domain: Path) -> None:
+    ckpt = model_without_domain
     code, text = run("score", "CCO", "-m", ckpt, "--device", "cpu")
     assert code == 0 and "no calibrated domain" in text
     code, text = run("domain", "-m", ckpt, "--data", DATA / "score_train.csv", "--n-reference", 150,

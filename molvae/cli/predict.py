@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from molvae.cli.common import (BATCH, DEVICE, MODEL, PRECISION, check_output, count_phrase, err_console, load_model,
-                               model_facts, print_table)
-from molvae.cli.streaming import CHUNK, open_chunks, stream_chunks, warn_no_domain
+from molvae.cli.common import BATCH, DEVICE, MODEL, PRECISION, count_phrase, err_console
+from molvae.cli.streaming import CHUNK, INPUTS, SMILES_COL, finish, start, stream_chunks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +22,7 @@ __all__ = ["register"]
 
 
 def predict(
-    inputs: list[str] = typer.Argument(..., help="A CSV/TSV/SMI/SDF/parquet file (streamed), or SMILES strings."),
+    inputs: list[str] = INPUTS,
     model: str | None = MODEL,
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the predictions to this file (.csv, "
                                        ".smi, .sdf, .parquet) instead of a table."),
@@ -31,7 +30,7 @@ def predict(
                                "computes (column <name>_rdkit), to compare with."),
     strict: bool = typer.Option(False, "--strict", help="Give no prediction for molecules the model spells only "
                                 "without their stereochemistry or standardized (they get a reason instead)."),
-    smiles_col: str | None = typer.Option(None, help="SMILES column of the input file (default: detected)."),
+    smiles_col: str | None = SMILES_COL,
     chunk_size: int = CHUNK,
     batch_size: int | None = BATCH,
     device: str = DEVICE,
@@ -39,12 +38,7 @@ def predict(
 ) -> None:
     """Property-head predictions in the training data's units, each row with in_domain and anomaly."""
     settings = dict(locals())  # the arguments as given, before any local name is bound
-    from molvae.data.write import write_record
-
-    check_output(output)
-    source = open_chunks(inputs, smiles_col, chunk_size)
-    vae = load_model(model, device, precision, 1)
-    warn_no_domain(vae)
+    source, vae = start(inputs, smiles_col, chunk_size, output, model, device, precision)
     counts = {"in": 0, "missing": 0, "relaxed": 0}
 
     def tally(df: pd.DataFrame) -> None:
@@ -59,12 +53,8 @@ def predict(
                                domain=True)
 
     run = stream_chunks(source, chunk_size, output, "predicting", process, tally)
-    if output is not None:
-        record = write_record(output, "molvae predict", settings, model_facts(vae), rows=run.rows,
-                              rows_written=run.rows_written, properties=list(vae.prop_names))
-        err_console().print(f"wrote {run.rows_written} rows to {output} (settings in {record.name})")
-    else:
-        print_table(run.shown, f"{run.rows} molecules: {', '.join(vae.prop_names)} predicted")
+    finish(run, output, "molvae predict", settings, vae, f"{run.rows} molecules: {', '.join(vae.prop_names)} predicted",
+           properties=list(vae.prop_names))
     domain = f"in domain {counts['in'] / max(run.rows, 1):.1%}, " if vae.domain is not None else ""
     err_console().print(f"{count_phrase(run.rows, 'molecule')} predicted, {domain}{counts['missing']} without a "
                         f"prediction (see reason), {counts['relaxed']} encoded without stereochemistry or "

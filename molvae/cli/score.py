@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from molvae.cli.common import (BATCH, DEVICE, MODEL, PRECISION, check_output, count_phrase, err_console, load_model,
-                               model_facts, print_table)
-from molvae.cli.streaming import CHUNK, open_chunks, stream_chunks, warn_no_domain
+from molvae.cli.common import BATCH, DEVICE, MODEL, PRECISION, count_phrase, err_console, load_model
+from molvae.cli.streaming import CHUNK, INPUTS, SMILES_COL, finish, start, stream_chunks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,11 +23,11 @@ __all__ = ["register"]
 
 
 def score(
-    inputs: list[str] = typer.Argument(..., help="A CSV/TSV/SMI/SDF/parquet file (streamed), or SMILES strings."),
+    inputs: list[str] = INPUTS,
     model: str | None = MODEL,
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the scores to this file (.csv, .smi, "
                                        ".sdf, .parquet) instead of a table."),
-    smiles_col: str | None = typer.Option(None, help="SMILES column of the input file (default: detected)."),
+    smiles_col: str | None = SMILES_COL,
     chunk_size: int = CHUNK,
     batch_size: int | None = BATCH,
     device: str = DEVICE,
@@ -36,12 +35,7 @@ def score(
 ) -> None:
     """Anomaly scores: how unlike the model's training data each molecule is, and whether it is in domain."""
     settings = dict(locals())  # the arguments as given, before any local name is bound
-    from molvae.data.write import write_record
-
-    check_output(output)
-    source = open_chunks(inputs, smiles_col, chunk_size)
-    vae = load_model(model, device, precision, 1)
-    warn_no_domain(vae)
+    source, vae = start(inputs, smiles_col, chunk_size, output, model, device, precision)
     counts = {"in": 0, "unspelled": 0}
 
     def tally(df: pd.DataFrame) -> None:
@@ -50,12 +44,7 @@ def score(
 
     run = stream_chunks(source, chunk_size, output, "scoring",
                         lambda smiles: vae.score(smiles, batch_size=batch_size, chunk_size=chunk_size), tally)
-    if output is not None:
-        record = write_record(output, "molvae score", settings, model_facts(vae), rows=run.rows,
-                              rows_written=run.rows_written)
-        err_console().print(f"wrote {run.rows_written} rows to {output} (settings in {record.name})")
-    else:
-        print_table(run.shown, f"{run.rows} molecules scored")
+    finish(run, output, "molvae score", settings, vae, f"{run.rows} molecules scored")
     domain = f"in domain {counts['in'] / max(run.rows, 1):.1%}, " if vae.domain is not None else ""
     err_console().print(f"{count_phrase(run.rows, 'molecule')} scored, {domain}{counts['unspelled']} the model "
                         f"cannot spell, {run.seconds:.2f} s, {run.rows / max(run.seconds, 1e-9):,.0f} molecules/s")

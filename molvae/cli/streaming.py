@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from molvae.cli.common import err_console, read_inputs, reported_warnings
+from molvae.cli.common import (check_output, err_console, load_model, model_facts, print_table, read_inputs,
+                               reported_warnings)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CHUNK", "Chunks", "open_chunks", "Streamed", "stream_chunks", "warn_no_domain"]
+__all__ = ["INPUTS", "SMILES_COL", "CHUNK", "Chunks", "open_chunks", "start", "Streamed", "stream_chunks", "finish"]
 
+INPUTS = typer.Argument(..., help="A CSV/TSV/SMI/SDF/parquet file (streamed), or SMILES strings.")
+SMILES_COL = typer.Option(None, help="SMILES column of the input file (default: detected).")
 CHUNK = typer.Option(10_000, "--chunk-size", min=1, help="Molecules read, processed and written at a time.")
 _SHOW = 20  # rows kept for the terminal table when there is no output file
 
@@ -96,8 +99,27 @@ def stream_chunks(source: Chunks, chunk_size: int, output: Path | None, label: s
                     pd.concat(shown, ignore_index=True) if shown else pd.DataFrame(), time.perf_counter() - t0)
 
 
-def warn_no_domain(vae: Any) -> None:
-    """Say once, before a run, that a model without a calibrated domain leaves anomaly/in_domain empty."""
+def start(inputs: list[str], smiles_col: str | None, chunk_size: int, output: Path | None, model: str | None,
+          device: str, precision: str) -> tuple[Chunks, Any]:
+    """Check the output path and the input, then load the model: (chunks, MolVAE). A model without a calibrated
+    domain is said once here (its anomaly/in_domain columns stay empty)."""
+    check_output(output)
+    source = open_chunks(inputs, smiles_col, chunk_size)
+    vae = load_model(model, device, precision, 1)
     if vae.domain is None:
         err_console().print(f"[yellow]warning:[/] model {vae.name} has no calibrated domain: anomaly and in_domain "
                             "are left empty (calibrate it with `molvae domain --data TRAINING_FILE`)")
+    return source, vae
+
+
+def finish(run: Streamed, output: Path | None, command: str, settings: dict[str, Any], vae: Any, title: str,
+           **record: Any) -> None:
+    """The run record beside the output file (or the first rows as a terminal table)."""
+    from molvae.data.write import write_record
+
+    if output is None:
+        print_table(run.shown, title)
+        return
+    written = write_record(output, command, settings, model_facts(vae), rows=run.rows, rows_written=run.rows_written,
+                           **record)
+    err_console().print(f"wrote {run.rows_written} rows to {output} (settings in {written.name})")

@@ -8,7 +8,8 @@ For each window: the share of MOSES molecules inside it (the 2,000 embedded MOSE
 values), then per method the decodes spent, validity (valid / decodes), the hit rate (molecules inside
 the window per decode), the in-window share of valid molecules, uniqueness (distinct / hits) and novelty
 (distinct hits not in the training set / distinct hits). The steered run asks for --n hits; rejection
-gets the decodes the steered run spent. Prints a table and writes JSON (runs/bench_conditional_MODEL.json).
+gets the decodes the steered run spent (every decode counts, the first calibration round included); both
+decode at --temperature. Run it for several --seed values to see the spread between runs. Prints a table and writes JSON (runs/bench_conditional_MODEL.json).
 """
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WINDOWS = ("logp>=3.6,logp<=5", "logp>=4,logp<=5", "qed>=0.9", "logp>=3,qed>=0.85", "mw>=350,mw<=400")
+# 3.6 <= logP <= 5, logP <= 1.45 and SA <= 1.72 each hold about 10% of MOSES (the issue's goal is stated for
+# such a window); the others: a narrower logP window, QED, two properties, and one the head does not predict
+WINDOWS = ("logp>=3.6,logp<=5", "logp<=1.45", "sa<=1.72", "logp>=4,logp<=5", "qed>=0.9", "logp>=3,qed>=0.85",
+           "mw>=350,mw<=400")
 
 
 def _row(df: pd.DataFrame, method: str, where: str, share: float) -> dict:
@@ -37,7 +41,7 @@ def _row(df: pd.DataFrame, method: str, where: str, share: float) -> dict:
             "in_window_of_valid": a["hits"] / max(a["n_valid"], 1),
             "unique": len(distinct) / max(len(df), 1),
             "novel": float(distinct["novel"].mean()) if len(distinct) else float("nan"),
-            "rounds": a["rounds"], "seconds": a["seconds"]}
+            "rounds": a["rounds"], "seconds": a["seconds"], "calibration": a.get("calibration", {})}
 
 
 def main() -> None:
@@ -46,6 +50,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="hits asked of the steered sampler per window")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--temperature", type=float, default=1.0, help="decoding temperature of both methods")
     ap.add_argument("--json", default=None)
     ap.add_argument("--windows", nargs="+", default=list(WINDOWS), help="conditions to measure")
     args = ap.parse_args()
@@ -74,9 +79,11 @@ def main() -> None:
         share = float(inside.mean())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            steered = sample_where(vae, args.n, windows, (), seed=args.seed, max_decodes=40 * args.n)
+            steered = sample_where(vae, args.n, windows, (), seed=args.seed, max_decodes=40 * args.n,
+                                   temperature=args.temperature)
             budget = steered.attrs["n_drawn"]
-            plain = sample_where(vae, 10 * budget, windows, (), seed=args.seed, max_decodes=budget, steer=False)
+            plain = sample_where(vae, 10 * budget, windows, (), seed=args.seed, max_decodes=budget, steer=False,
+                                 temperature=args.temperature)
         rows += [_row(steered, "steered", where, share), _row(plain, "rejection", where, share)]
         ratio = rows[-2]["hit_rate"] / max(rows[-1]["hit_rate"], 1e-9)
         rows[-2]["vs_rejection"] = ratio
@@ -85,13 +92,14 @@ def main() -> None:
         _write(path, args, rows, t0)  # after every window: a run cut short keeps what it measured
     res = pd.DataFrame(rows)
     with pd.option_context("display.width", 220, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
-        print(res.drop(columns=["rounds"]).to_string(index=False))
+        print(res.drop(columns=["rounds", "calibration"]).to_string(index=False))
     _write(path, args, rows, t0)
     print(f"wrote {path} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
 
 def _write(path: Path, args: argparse.Namespace, rows: list[dict], t0: float) -> None:
-    out = {"model": args.model, "n": args.n, "seed": args.seed, "rows": rows, "threads": args.threads,
+    out = {"model": args.model, "n": args.n, "seed": args.seed, "temperature": args.temperature, "rows": rows,
+           "threads": args.threads,
            "seconds": time.perf_counter() - t0,
            "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
            "command": "flock /tmp/molvae-bench.lock .venv/bin/python scripts/bench_conditional.py "

@@ -133,8 +133,20 @@ def constrained(model, starts: list[str], delta: float, method: str, per_molecul
         "head_bias_at_results": float((df["plogp_pred"] - df["plogp_after"]).mean()) if len(df) else float("nan"),
         "n_decoded": int(df.attrs["n_decoded"]), "budget_per_start": int(df.attrs["budget_per_start"]),
         "rejected": df.attrs["rejected"], "settings": df.attrs["settings"], "guidance": df.attrs["guidance"],
+        "failed_starts_decodes": where_decodes_go(df.attrs["run"].trajectories, st, ok),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+
+
+def where_decodes_go(obs: pd.DataFrame, st: pd.DataFrame, ok: np.ndarray) -> dict:
+    """Where the decodes of the starts without a success went: counts of invalid, the start itself, below
+    the similarity floor, and valid above the floor with no higher plogp."""
+    failed = obs[obs["start_id"].isin(st["start_id"].to_numpy()[~ok])]
+    below = failed["rejected"].astype(str).str.contains("similarity")
+    start = failed["ok"].astype(bool) & ~failed["result"].astype(bool)
+    lower = failed["result"].astype(bool)
+    return {"starts": int((~ok).sum()), "decodes": len(failed), "invalid": int((~failed["valid"].astype(bool)).sum()),
+            "start_itself": int(start.sum()), "below_floor": int(below.sum()), "lower_plogp": int(lower.sum())}
 
 
 def fitted_heads(model, directory: Path):
@@ -240,6 +252,8 @@ def main() -> None:
                       f"{r['improvement_success_mean']:.2f} +- {r['improvement_success_std']:.2f} (successes), "
                       f"{r['improvement_all_mean']:.2f} +- {r['improvement_all_std']:.2f} (all)  head MAE at results "
                       f"{r['head_mae_at_results']:.2f}  {r['seconds']:.1f} s", flush=True)
+                print(f"  decodes of the {r['failed_starts_decodes']['starts']} failed starts: "
+                      + ", ".join(f"{k} {v}" for k, v in r["failed_starts_decodes"].items() if k != "starts"), flush=True)
     _print_table(results, args)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     print(f"wrote {args.json}")

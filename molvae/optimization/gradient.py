@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from molvae import chem
-from molvae.optimization.search import Evaluator, decode_steps
+from molvae.optimization.likelihood import StartLikelihood, nearest_to_target
+from molvae.optimization.search import Evaluator, Starts, decode_steps
 
-__all__ = ["gradient_search", "log_density_fn", "LOCAL_COMPONENTS"]
+__all__ = ["gradient_search", "log_density_fn", "place_copies", "LOCAL_COMPONENTS"]
 
 LOCAL_COMPONENTS = 256
 
@@ -81,9 +82,31 @@ def _start_cycles(canonical: list[str | None]) -> np.ndarray:
     return np.nan_to_num((v["logp"] - v["sa"] - v["plogp_raw"]).to_numpy(dtype=np.float64))
 
 
+def place_copies(starts: Starts, per_start: int, z_star: torch.Tensor | None, spread: float, seed: int) -> None:
+    """Set the z0 of the `per_start` copies of each start molecule (trajectories in start order): copy 0 at
+    the posterior mean mu, copy k at mu + a_k (z* - mu) + s_k sigma eps_k, a_k uniform in [0, 1] (z*: the
+    start's `StartLikelihood.refine` latent, (S, D); None: mu), s_k log-uniform in [spread / 20, spread]
+    posterior stds per coordinate, eps_k ~ N(0, I). The segment from mu to z* runs from latents whose
+    decodes often fall below a similarity floor to latents that decode to the start itself; the spread
+    of scales covers near and far (docs/optimization.md)."""
+    n, d = starts.n_traj, starts.z0.size(1)
+    gen = torch.Generator().manual_seed(int(seed) + 104729)
+    center, sigma = starts.center, starts.sigma
+    a = torch.rand(n, 1, generator=gen)
+    hi = math.log(max(spread, 1e-12))
+    s = torch.exp(hi - math.log(20.0) * torch.rand(n, 1, generator=gen)) if spread > 0 else torch.zeros(n, 1)
+    eps = torch.randn(n, d, generator=gen)
+    toward = torch.zeros_like(center) if z_star is None else z_star.cpu()[starts.group] - center
+    z0 = center + a * toward + s * sigma * eps
+    first = np.arange(0, n, per_start)
+    z0[first] = center[first]
+    starts.z0 = z0
+
+
 def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, density_weight: float,
                     trust_radius: float | None, noise: float, seed: int, per_start: int | None,
-                    heads: Any = None, uncertainty_weight: float = 0.0) -> None:
+                    heads: Any = None, uncertainty_weight: float = 0.0, likelihood: StartLikelihood | None = None,
+                    n_decode: int | None = None, target_nll: float | None = None) -> None:
     """Ascend the head's predicted score + `density_weight` * log q(z) from every trajectory's z0.
 
     Each step moves u = (z - center) / sigma by `lr` along the normalized gradient (a step of lr posterior
@@ -93,7 +116,11 @@ def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, density_we
     a start molecule's own neighbourhood at step 0 is what random search samples.
 
     heads: a `HeadEnsemble`; with `uncertainty_weight` > 0 the objective loses that many times the std
-    of the predicted score across its members (where they disagree, the head's gradient is not trusted)."""
+    of the predicted score across its members (where they disagree, the head's gradient is not trusted).
+
+    Selection (start molecules): with `n_decode` < per_start, each decode step decodes only the n_decode
+    copies of each start whose -log p_T(x_start | z) (`likelihood`, at the decoding temperature T, greedy:
+    1) is nearest `target_nll` nats; the others are searched, scored and never decoded."""
     vae, starts = ev.vae, ev.starts
     dev = vae.device
     center = starts.center.to(dev)
@@ -112,9 +139,14 @@ def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, density_we
     try:
         for step in range(steps + 1):
             if step in when:
-                got = ev.evaluate(traj, center + sigma * u, step)
+                pick = traj
+                if per_start and n_decode is not None and n_decode < per_start:
+                    z = (center + sigma * u).detach()
+                    nll = likelihood.nll(z, starts.group, ev.temperature or 1.0)
+                    pick = nearest_to_target(nll, starts.group, n_decode, target_nll)
+                got = ev.evaluate(pick, center[pick] + sigma[pick] * u[pick], step)
                 if ev.scorer.needs_cycle() and got.n:
-                    rows = torch.as_tensor(got.rows, dtype=torch.long, device=dev)
+                    rows = torch.as_tensor(pick[got.rows], dtype=torch.long, device=dev)
                     cycle[rows] = torch.as_tensor(got.cycle, dtype=cycle.dtype, device=dev)
                 if ev.remaining <= 0:
                     break

@@ -52,7 +52,8 @@ from molvae.optimization.objectives import (
     parse_objectives,
 )
 from molvae.optimization.bo import bo_search
-from molvae.optimization.gradient import gradient_search
+from molvae.optimization.gradient import gradient_search, place_copies
+from molvae.optimization.likelihood import StartLikelihood
 from molvae.optimization.search import Evaluator, Starts, decode_steps, random_search
 from molvae.optimization.settings import SearchSettings, resolve_settings
 
@@ -202,7 +203,8 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
              trust_radius: float | None = None, decode_every: int | None = None, budget: int | None = None,
              seed: int = 0, top_k: int = 1, n_jobs: int = 1, noise: float | None = None,
              spread: float | None = None, temperature: float | None = None, heads: Any = None,
-             uncertainty_weight: float | None = None) -> pd.DataFrame:
+             uncertainty_weight: float | None = None, candidates: int | None = None,
+             refine_steps: int | None = None, target_nll: float | None = None) -> pd.DataFrame:
     """Search the latent space of `model` (a `MolVAE`) for molecules that score well.
 
     objective: "logp", "qed:max:1.0,sa:min:0.5", "logp:target=2.5", an `Objective` or a list;
@@ -218,7 +220,10 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
       length, posterior stds), density_weight (learned latent log-density, gradient), trust_radius
       (posterior stds from the start; random and bo sample inside it), noise (Langevin, gradient),
       spread (copies of a start molecule around its mean), temperature (0: greedy decoding),
-      uncertainty_weight (gradient: penalty on the disagreement of `heads`).
+      uncertainty_weight (gradient: penalty on the disagreement of `heads`); gradient from start
+      molecules: candidates (copies searched per start, of which n_starts are decoded: those whose
+      decoder likelihood of the start is nearest target_nll nats) and refine_steps (steps towards the
+      latent that reconstructs the start; the copies begin between it and the mean).
     heads: a `HeadEnsemble` or the directory holding one (`molvae.optimization.heads`); gradient only.
     similarity: Tanimoto floor in [0, 1] to the start molecule. constraints: `Constraints`.
     top_k: rows per start. n_jobs: processes for RDKit rescoring of large batches.
@@ -242,7 +247,12 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     cfg = resolve_settings(method, start is not None, dict(
         n_starts=n_starts, steps=steps, decode_every=decode_every, budget=budget, lr=lr,
         density_weight=density_weight, trust_radius=trust_radius, noise=noise, spread=spread,
-        temperature=temperature, uncertainty_weight=uncertainty_weight))
+        temperature=temperature, uncertainty_weight=uncertainty_weight, candidates=candidates,
+        refine_steps=refine_steps, target_nll=target_nll))
+    local = method == "gradient" and start is not None
+    if not local and (candidates is not None or refine_steps or target_nll is not None):
+        raise UsageError("candidates, refine_steps and target_nll shape the gradient search from start molecules "
+                         "only; random and bo, and prior starts, take none of them")
     if heads is not None:
         from molvae.optimization.heads import HeadEnsemble
 
@@ -256,8 +266,14 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     if method == "gradient" and model.model.prop_head is None:
         raise UsageError("this model has no property head; use method='random' or 'bo'")
 
-    starts = _starts(model, start, cfg.n_starts, int(seed), cfg.spread)
-    per_start = None if starts.from_prior else cfg.n_starts
+    copies = (cfg.candidates or cfg.n_starts) if local else cfg.n_starts
+    starts = _starts(model, start, copies, int(seed), 0.0 if local else cfg.spread)
+    per_start = None if starts.from_prior else copies
+    likelihood = None
+    if local:  # copies between the posterior mean and the latent that reconstructs the start (gradient.py)
+        likelihood = StartLikelihood(model, starts.smiles)
+        z_star = likelihood.refine(starts.center[::copies], starts.sigma[::copies], cfg.refine_steps)
+        place_copies(starts, copies, z_star if cfg.refine_steps else None, cfg.spread, int(seed))
     plan = decode_steps(cfg.steps, cfg.decode_every)
     if method == "gradient" and per_start is not None:
         plan = [p for p in plan if p > 0]
@@ -268,12 +284,19 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
     radius = f", within {cfg.trust_radius:g} posterior stds of the start" if cfg.trust_radius else ""
     if method == "gradient":
         gradient_search(ev, cfg.steps, cfg.decode_every, cfg.lr, cfg.density_weight, cfg.trust_radius, cfg.noise,
-                        int(seed), per_start, heads, cfg.uncertainty_weight)
+                        int(seed), per_start, heads, cfg.uncertainty_weight, likelihood,
+                        cfg.n_starts if local else None, cfg.target_nll)
         guidance = (f"normalized steps of {cfg.lr:g} posterior stds on the head's predicted score"
                     + (f" + {cfg.density_weight:g} x log q(z) ({model.density_kind})" if cfg.density_weight else "")
                     + (f", Langevin noise {cfg.noise:g}" if cfg.noise else "")
                     + (f" - {cfg.uncertainty_weight:g} x the std of the score across {heads.n_members} heads"
                        if heads is not None and cfg.uncertainty_weight else "") + radius)
+        if local and cfg.refine_steps:
+            guidance += (f"; copies begin between the posterior mean and the latent that reconstructs the start "
+                         f"({cfg.refine_steps} steps on the decoder's log-likelihood of the start)")
+        if local and copies > cfg.n_starts:
+            guidance += (f"; of {copies} copies per start, the {cfg.n_starts} whose -log p(start | z) is nearest "
+                         f"{cfg.target_nll:g} nats are decoded")
     elif method == "random":
         random_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, int(seed))
         guidance = ("prior draws" if start is None and cfg.trust_radius is None

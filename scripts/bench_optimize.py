@@ -14,15 +14,18 @@ Tasks, each run by `molvae.optimization.run` with method gradient, random and bo
 3. Similarity-constrained improvement of plogp for the --n-molecules (default 800) MOSES
    test molecules with the lowest plogp, at Tanimoto (Morgan r=2, 2048 bits) >= 0.4 and
    >= 0.6 to the start, with --per-molecule-budget decoded molecules per start molecule: every
-   method runs with `molvae.optimize`'s defaults for start molecules (gradient: 20 perturbed
-   copies per start; random and bo: one trajectory of 20 decodes), only the budget set. The
+   method runs with `molvae.optimize`'s defaults for start molecules (gradient: 100 copies per
+   start between the posterior mean and the latent that reconstructs the start, of which the 20
+   the decoder's likelihood of the start picks are decoded; random and bo: one trajectory of 20
+   decodes), only the budget set. The
    "random-sampled" row is random search decoding by sampling at temperature 0.5, as the
    gradient default does. Reported besides: the head's plogp error at the reported molecules
    (prediction at the latent each came from against RDKit), at the starts and at the first
    1,000 MOSES test molecules.
    Success: a valid molecule, different from the start, above the similarity floor, with
    higher plogp. Improvement: mean +- std over the successful molecules (as JT-VAE and GCPN
-   report it) and over all molecules counting failures as 0.
+   report it) and over all molecules counting failures as 0. For the starts without a success,
+   where their decodes went: invalid, the start itself, below the floor, no higher plogp.
 
 References (published numbers, other models and budgets; all of them in docs/benchmarks.md):
 QED top-3 .948/.947/.946 (GCPN); plogp top-3 5.30/4.93/4.49 (JT-VAE); delta=0.4

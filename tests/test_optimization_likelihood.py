@@ -99,3 +99,20 @@ def test_candidates_need_a_target_and_belong_to_the_gradient_search(shipped: Mol
     with pytest.raises(UsageError, match="refine_steps"):
         optimize(shipped, "plogp", start=STARTS[:1], refine_steps=-1)
     assert torch.get_num_threads() == 1
+
+
+def test_cli_passes_the_selection_settings(run, tmp_path) -> None:
+    import json
+
+    out = tmp_path / "opt.csv"
+    code, text = run("optimize", "--property", "plogp", "--start", STARTS[0], "--similarity", "0.4", "--device", "cpu",
+                     "--n-starts", "3", "--candidates", "9", "--refine-steps", "4", "--target-nll", "3", "--steps", "1",
+                     "--decode-every", "1", "-o", out)
+    assert code == 0, text
+    assert "budget 3 per start" in text
+    record = json.loads((tmp_path / "opt.config.json").read_text())
+    assert (record["settings"]["candidates"], record["settings"]["refine_steps"], record["settings"]["target_nll"]) \
+        == (9, 4, 3.0)
+    code, text = run("optimize", "--property", "plogp", "--start", STARTS[0], "--device", "cpu", "--n-starts", "5",
+                     "--candidates", "4")
+    assert code == 2 and "at least n_starts" in text

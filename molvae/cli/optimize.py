@@ -109,6 +109,12 @@ def optimize_command(
                                            "posterior standard deviations around its mean."),
     temperature: float | None = typer.Option(None, "--temperature", help="0 decodes greedily; above 0 samples "
                                                 "tokens (default 0.5 gradient from molecules, else 0)."),
+    candidates: int | None = typer.Option(None, "--candidates", help="Copies searched per start molecule, of which "
+                                          "--n-starts are decoded: those nearest --target-nll (default 100)."),
+    refine_steps: int | None = typer.Option(None, "--refine-steps", help="Steps that first move each start's latent "
+                                            "to where the decoder reproduces the start (default 60)."),
+    target_nll: float | None = typer.Option(None, "--target-nll", help="Decode the copies whose likelihood of the "
+                                            "start molecule is nearest this many nats (default 2)."),
     heads: Path | None = typer.Option(None, "--heads", help="Directory of a head ensemble (heads.safetensors) "
                                          "whose disagreement the gradient search avoids."),
     uncertainty_weight: float | None = typer.Option(None, "--uncertainty-weight", help="Penalty on the std of "
@@ -155,7 +161,8 @@ def optimize_command(
                   similarity=similarity, constraints=constraints, density_weight=density_weight,
                   trust_radius=trust_radius, decode_every=decode_every, budget=budget, seed=seed, top_k=top_k,
                   n_jobs=n_jobs, noise=noise, spread=spread, temperature=temperature, heads=heads,
-                  uncertainty_weight=uncertainty_weight)
+                  uncertainty_weight=uncertainty_weight, candidates=candidates, refine_steps=refine_steps,
+                  target_nll=target_nll)
     seconds = time.perf_counter() - t0
     names = [c[:-len("_after")] for c in df.columns if c.endswith("_after")] or \
         [o.name.lower() for o in objectives]

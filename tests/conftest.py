@@ -76,6 +76,16 @@ def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
     return lambda *args: invoke_cli(monkeypatch, capsys, *args)
 
 
+# ------------------------------------------- the shipped default (generation, optimization, score/predict tests)
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped default model on the CPU in fp32 (bf16 kernels differ between CPUs, and assertions must not
+    depend on the machine), one RDKit process. Module-scoped: no test module sees what another did to it."""
+    import molvae
+
+    return molvae.load(device="cpu", precision="fp32", n_jobs=1)
+
+
 # ------------------------------------------- anomaly scores (test_cli_score.py, test_cli_predict.py)
 @pytest.fixture()
 def model_without_domain(tmp_path: Path) -> Path:

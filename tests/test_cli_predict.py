@@ -22,13 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def shipped():
-    import molvae
-
-    return molvae.load(device="cpu", precision="fp32")
-
-
-@pytest.fixture(scope="module")
 def smiles() -> list[str]:
     return pd.read_csv(MOLECULES)["smiles"].tolist()
 

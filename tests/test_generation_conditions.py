@@ -19,11 +19,6 @@ from molvae.generation.conditions import Window, parse_where
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def shipped() -> molvae.MolVAE:
-    return molvae.load(device="cpu", precision="fp32", n_jobs=1)
-
-
 def test_parse_where_windows() -> None:
     assert parse_where("logP>=4, logp<=5,qed>=0.6") == (Window("logp", 4.0, 5.0), Window("qed", 0.6, math.inf))
     assert parse_where("mw=300+-20") == (Window("mw", 280.0, 320.0),)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +23,6 @@ MOLECULES = pd.read_csv(DATA / "score_molecules.csv")
 TRAIN = pd.read_csv(DATA / "score_train.csv")["smiles"].tolist()
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def shipped() -> molvae.MolVAE:
-    return molvae.load(device="cpu", precision="fp32", n_jobs=1)
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,6 @@ from molvae.model import inference
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def shipped() -> molvae.MolVAE:
-    return molvae.load(device="cpu", precision="fp32", n_jobs=1)
-
-
 def test_one_chunk_is_exactly_sample(shipped: molvae.MolVAE, tmp_path: Path) -> None:
     summary = sample_to_file(shipped, tmp_path / "a.csv", 20, chunk_size=50, seed=4)
     write_molecules(shipped.sample(20, seed=4), tmp_path / "b.csv")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import molvae
 from molvae import chem
 from molvae.errors import UsageError
 from molvae.generation.api import MolVAE
@@ -19,11 +18,6 @@ from molvae.optimization.search import Batch, Evaluator
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 STARTS = ["CC(=O)Nc1ccc(O)cc1", "O=C(NCC1CCCO1)N1CC2CC3CC(C2)CC1C3", "Cc1ccc(C(=O)Nc2ccccc2)cc1"]
-
-
-@pytest.fixture(scope="module")
-def shipped() -> MolVAE:
-    return molvae.load(device="cpu", precision="fp32", n_jobs=1)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 
-import molvae
 from molvae import chem
 from molvae.data.datasets import embedded_path
 from molvae.errors import CheckpointError, DataError, UsageError
@@ -20,11 +19,6 @@ from molvae.optimization.run import optimize
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 STARTS = ["CC(=O)Nc1ccc(O)cc1", "Cc1ccc(C(=O)Nc2ccccc2)cc1"]
-
-
-@pytest.fixture(scope="module")
-def shipped() -> MolVAE:
-    return molvae.load(device="cpu", precision="fp32", n_jobs=1)
 
 
 @pytest.fixture(scope="module")

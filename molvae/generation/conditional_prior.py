@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from molvae.generation.predict import head_values
+
 if TYPE_CHECKING:
     from molvae.generation.api import MolVAE
     from molvae.generation.conditions import Window
 
-__all__ = ["Calibration", "SteeredPrior", "window_probability", "pick_slots", "head_values"]
+__all__ = ["Calibration", "SteeredPrior", "window_probability", "pick_slots"]
 
 # Measured with the shipped model on 3.6 <= logP <= 5 (300 hits, seeds 0-2; docs/scoring.md): shrink 0.5,
 # P^32 and a decay of 0.5 over 4 slots gave .60 of valid decodes in the window at .93 unique; without the
@@ -58,16 +60,6 @@ def window_probability(pred: np.ndarray, windows: Sequence[Window], sigma: np.nd
     for j, w in enumerate(windows):
         p *= norm.cdf((w.hi - pred[:, j]) / sigma[j]) - norm.cdf((w.lo - pred[:, j]) / sigma[j])
     return p
-
-
-def head_values(vae: MolVAE, z: torch.Tensor, names: Sequence[str]) -> np.ndarray:
-    """Head predictions (n, len(names)) float64 in the properties' units for latents z (n, Z) on CPU."""
-    idx = [vae.prop_names.index(n) for n in names]
-    with torch.no_grad():
-        out = vae.model.predict_props(z.to(vae.device)).float().cpu().numpy()[:, idx].astype(np.float64)
-    mean = np.asarray([vae.prop_stats[n][0] for n in names], dtype=np.float64)
-    std = np.asarray([vae.prop_stats[n][1] for n in names], dtype=np.float64)
-    return out * std + mean
 
 
 class Calibration:

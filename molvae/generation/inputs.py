@@ -23,7 +23,7 @@ from molvae.errors import DataError, TokenizationError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
 
 __all__ = ["EncodedInputs", "Spelling", "check_molecule", "spell_molecule", "encode_inputs", "encode_batched",
-           "padded_batches", "ON_INVALID"]
+           "pad_sequences", "padded_batches", "ON_INVALID"]
 
 ON_INVALID = ("error", "skip")
 _SHOWN = 5  # rows named in an error or warning message
@@ -194,20 +194,26 @@ def _warn_relaxed(enc: EncodedInputs, items: Sequence[Any]) -> None:
                   RuntimeWarning, stacklevel=4)
 
 
+def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """(ids (B, T) long, lengths (B,) long) on the CPU for id sequences (BOS..EOS), PAD after each one;
+    T is the longest length."""
+    import torch
+
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
+    ids = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
+    for r, seq in enumerate(seqs):
+        ids[r, :len(seq)] = torch.tensor(seq)
+    return ids, lengths
+
+
 def padded_batches(seqs: list[list[int]], batch_size: int, pad_id: int) -> Iterator[tuple[np.ndarray, Any, Any]]:
     """(idx, ids (B, T) long, lengths (B,) long) for `seqs` (BOS..EOS id lists) in batches of at most
     `batch_size`, on the CPU: sequences of similar length share a batch (less padding); `idx` are their
     positions in `seqs`."""
-    import torch
-
     order = np.argsort([len(s) for s in seqs], kind="stable")
     for start in range(0, len(seqs), batch_size):
         idx = order[start:start + batch_size]
-        lengths = torch.tensor([len(seqs[i]) for i in idx], dtype=torch.long)
-        ids = torch.full((len(idx), int(lengths.max())), pad_id, dtype=torch.long)
-        for r, i in enumerate(idx):
-            ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
-        yield idx, ids, lengths
+        yield (idx, *pad_sequences([seqs[i] for i in idx], pad_id))
 
 
 def encode_batched(model: Any, seqs: list[list[int]], batch_size: int = 1024,

@@ -21,10 +21,20 @@ from molvae.errors import UsageError
 if TYPE_CHECKING:
     from molvae.generation.api import MolVAE
 
-__all__ = ["PREDICT_ON_INVALID", "predict_table"]
+__all__ = ["PREDICT_ON_INVALID", "head_values", "predict_table"]
 
 # "keep": one row per input; a molecule the model cannot encode gets NaN predictions and a `reason`.
 PREDICT_ON_INVALID = ("error", "skip", "keep")
+
+
+def head_values(vae: MolVAE, z: torch.Tensor, names: Sequence[str]) -> np.ndarray:
+    """Head predictions (n, len(names)) float64 in the properties' units for latents z (n, Z) on CPU."""
+    idx = [vae.prop_names.index(n) for n in names]
+    with torch.no_grad():
+        out = vae.model.predict_props(z.to(vae.device)).float().cpu().numpy()[:, idx].astype(np.float64)
+    mean = np.asarray([vae.prop_stats[n][0] for n in names], dtype=np.float64)
+    std = np.asarray([vae.prop_stats[n][1] for n in names], dtype=np.float64)
+    return out * std + mean
 
 
 def predict_table(vae: MolVAE, items: Sequence[Any], on_invalid: str = "error", rdkit: bool = False,
@@ -42,8 +52,7 @@ def predict_table(vae: MolVAE, items: Sequence[Any], on_invalid: str = "error", 
         if keep:  # every row is returned: reasons and the stereo/standardized flags are columns, not warnings
             warnings.simplefilter("ignore", RuntimeWarning)
         enc, z, _ = vae._encode_checked(items, "skip" if keep else on_invalid, strict, batch_size)
-    with torch.no_grad():
-        pred = vae.model.predict_props(torch.from_numpy(z).to(vae.device)).float().cpu().numpy()  # (m, P)
+    pred = head_values(vae, torch.from_numpy(z), vae.prop_names)  # (m, P), the properties' units
     rows = np.arange(len(items), dtype=np.int64) if keep else enc.rows
     at = np.searchsorted(rows, enc.rows)  # where each encoded input sits among the returned rows
     inputs = [items[i] for i in rows]
@@ -52,9 +61,8 @@ def predict_table(vae: MolVAE, items: Sequence[Any], on_invalid: str = "error", 
         df[name] = np.zeros(len(rows), dtype=bool)
         df.loc[at, name] = getattr(enc, name)
     for j, name in enumerate(vae.prop_names):
-        mean, std = vae.prop_stats[name]
         df[name] = np.nan
-        df.loc[at, name] = pred[:, j].astype(np.float64) * float(std) + float(mean)
+        df.loc[at, name] = pred[:, j]
     if rdkit:
         known = [n for n in vae.prop_names if n in chem.PROPERTY_NAMES]
         if known:

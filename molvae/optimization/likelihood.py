@@ -36,16 +36,12 @@ class StartLikelihood:
     and EOS) and the model that scores them. `vae`: a `MolVAE`."""
 
     def __init__(self, vae: Any, smiles: Sequence[str]):
-        from molvae.generation.inputs import encode_inputs
+        from molvae.generation.inputs import encode_inputs, pad_sequences
 
         enc = encode_inputs(list(smiles), vae.tokenizer, vae.vocab, "error")
         net = vae.model
         self.vae, self.net = vae, net
-        lengths = [len(s) for s in enc.ids]
-        self.lengths = torch.tensor(lengths, dtype=torch.long)
-        self.ids = torch.full((len(lengths), max(lengths)), net.cfg.pad_id, dtype=torch.long)
-        for i, s in enumerate(enc.ids):
-            self.ids[i, :len(s)] = torch.tensor(s)
+        self.ids, self.lengths = pad_sequences(enc.ids, net.cfg.pad_id)
         # Tokens sampling never produces (PAD, BOS, <unk>): excluded from the softmax as in decoding.
         self.mask = torch.zeros(net.cfg.vocab_size)
         self.mask[[net.cfg.pad_id, net.cfg.bos_id, vae.vocab.unk_id]] = float("-inf")

@@ -250,9 +250,6 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
         temperature=temperature, uncertainty_weight=uncertainty_weight, candidates=candidates,
         refine_steps=refine_steps, target_nll=target_nll))
     local = method == "gradient" and start is not None
-    if not local and (candidates is not None or refine_steps or target_nll is not None):
-        raise UsageError("candidates, refine_steps and target_nll shape the gradient search from start molecules "
-                         "only; random and bo, and prior starts, take none of them")
     if heads is not None:
         from molvae.optimization.heads import HeadEnsemble
 

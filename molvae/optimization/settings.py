@@ -104,4 +104,8 @@ def resolve_settings(method: str, from_molecules: bool, given: dict[str, Any]) -
                          "decoded per start at each decode step")
     if cfg.candidates is not None and cfg.candidates > cfg.n_starts and cfg.target_nll is None:
         raise UsageError("candidates above n_starts need target_nll: it chooses which copies are decoded")
+    if not (method == "gradient" and from_molecules) and (
+            out.get("candidates") is not None or out.get("refine_steps") or out.get("target_nll") is not None):
+        raise UsageError("candidates, refine_steps and target_nll shape the gradient search from start molecules "
+                         "only; random and bo, and prior starts, take none of them")
     return cfg

@@ -40,6 +40,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "base": ("baseline: SMILES, decoder 2x512 with z every step, beta 0.1 (linear warm-up over half an epoch), "
              "batch 512, lr 1e-3 cosine", {}),
     "beta0.5": ("KL weight 0.5 (the shipped default's)", {"beta_end": 0.5}),
+    "beta0.2": ("KL weight 0.2 (the long run's)", {"beta_end": 0.2}),
+    "beta0.1": ("KL weight 0.1", {"beta_end": 0.1}),
     "beta0.05": ("KL weight 0.05 (the MOSES VAE's cap)", {"beta_end": 0.05}),
     "beta0.01": ("KL weight 0.01", {"beta_end": 0.01}),
     "beta0.05-fb0.1": ("KL weight 0.05, free bits 0.1 nats/dim", {"beta_end": 0.05, "free_bits": 0.1}),
@@ -60,9 +62,15 @@ BASE: dict[str, Any] = {
     "patience": 0, "seed": 0, "model": {},
 }
 
+# Warm-start mode (`--init MODEL`): every variant continues the weights of MODEL with a fresh schedule, as the
+# long run of the default does (scripts/default_long.json): lr 5e-4 cosine after a short warm-up, the KL weight
+# constant from the first step (the model already has its latent code). Only training settings can change then.
+WARM: dict[str, Any] = {"lr": 5e-4, "lr_warmup_steps": 20, "kl_schedule": "constant", "beta_start": 0.2,
+                        "beta_end": 0.2}
+
 # Settings that must match for rows of one JSON to compare; a rerun with others is refused.
 STUDY_SETTINGS = ("n_train", "n_val", "epochs", "data_seed", "n_samples", "priors", "recon_n", "reference",
-                  "density_molecules")
+                  "density_molecules", "init")
 
 TABLE_COLUMNS = (
     ("variant", "variant", None), ("steps", "steps", "d"), ("Valid", "Valid", ".3f"),
@@ -88,6 +96,8 @@ def variant_settings(name: str, base: Mapping[str, Any]) -> dict[str, Any]:
     """TrainConfig keyword arguments of variant `name`: `base` with its overrides (model overrides merged)."""
     overrides = VARIANTS[name][1]
     settings = {**base, **{k: v for k, v in overrides.items() if k != "model"}}
+    if settings.get("kl_schedule") == "constant":
+        settings["beta_start"] = settings["beta_end"]
     settings["model"] = {**base.get("model", {}), **overrides.get("model", {})}
     return settings
 
@@ -157,7 +167,7 @@ def _train(cfg: Any) -> float:
     t0 = time.perf_counter()
     if (out / ckpt.STATE_JSON).exists():
         saved = ckpt.read_config(out).get("train") or {}
-        keys = [k for k in BASE if k != "model"] + ["epochs", "val_fraction", "density_molecules"]
+        keys = [k for k in BASE if k != "model"] + ["epochs", "val_fraction", "density_molecules", "init"]
         differ = [k for k in keys if _plain(saved.get(k)) != _plain(getattr(cfg, k))]
         differ += ["model"] * (dict(saved.get("model") or {}) != dict(cfg.model))
         differ += ["data"] * (Path(str(saved.get("data"))).resolve() != Path(cfg.data).resolve())
@@ -185,7 +195,7 @@ def _last_epoch(history: Path) -> int:
     return int(df["epoch"].iloc[-1]) if len(df) else 0
 
 
-def _score(name: str, cfg: Any, fit_s: float, args: argparse.Namespace, train_smiles: list[str],
+def _score(name: str, cfg: Any, fit_s: float, args: argparse.Namespace, train_smiles: list[str] | None,
            test: list[str]) -> dict[str, Any]:
     """The result row of a trained variant (see the module docstring)."""
     import pandas as pd
@@ -238,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     help="test set of FCD/Test: moses, embedded (2,000 MOSES test molecules) or a SMILES file")
     ap.add_argument("--recon-n", type=int, default=1000, help="first MOSES test molecules reconstructed")
     ap.add_argument("--density-molecules", type=int, default=20_000, help="training molecules in the latent density")
+    ap.add_argument("--init", default=None,
+                    help="warm-start every variant from this model (shipped name or checkpoint dir) with the long "
+                         "run's schedule; novelty then counts against the whole MOSES train set, which the model saw")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto: trains, samples and runs ChemNet")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--n-jobs", type=int, default=2, help="processes for RDKit work")
@@ -263,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.error(f"--n-val ({args.n_val}) must be smaller than --n-train ({args.n_train})")
     if args.reference not in ("moses", "embedded") and not Path(args.reference).is_file():
         ap.error(f"--reference must be moses, embedded or a SMILES file; {args.reference!r} is none of them")
+    if args.init is not None and (bad := [n for n in names if "model" in VARIANTS[n][1]]):
+        ap.error(f"--init keeps the model's architecture; variant(s) {', '.join(bad)} change it")
     if args.density_molecules < 1:
         ap.error("--density-molecules must be >= 1: the study samples from the learned density")
 
@@ -281,12 +296,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             ap.error(f"{json_path} holds a study with other settings ({'; '.join(differ)}); use another --json "
                      "or the same settings")
     record["commands"].append(" ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]))
-    work = Path(args.out_dir) / f"n{args.n_train}-e{args.epochs}-seed{args.data_seed}"
+    work = Path(args.out_dir) / (f"n{args.n_train}-e{args.epochs}-seed{args.data_seed}"
+                                 + (f"-init-{Path(args.init).name}" if args.init else ""))
     work.mkdir(parents=True, exist_ok=True)
     subset = _subset(work, args.n_train, args.data_seed)
     train_smiles = pd.read_csv(subset)["smiles"].tolist()
     test = pd.read_csv(dataset_path("moses", "test"), usecols=["SMILES"])["SMILES"].tolist()
-    base = {**BASE, "data": str(subset), "epochs": args.epochs, "val_fraction": args.n_val / args.n_train,
+    novelty_train = None if args.init else train_smiles  # None: the whole MOSES train set
+    base = {**BASE, **(WARM if args.init else {}), "init": args.init, "data": str(subset), "epochs": args.epochs,
+            "val_fraction": args.n_val / args.n_train,
             "val_recon_n": args.n_val, "density_molecules": args.density_molecules, "threads": args.threads,
             "n_jobs": args.n_jobs, "device": args.device, "progress": not args.no_progress, "checkpoint_every": "10m"}
 
@@ -297,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         cfg = molvae.TrainConfig(**variant_settings(name, base), out=str(work / name))
         print(f"== {name}: {VARIANTS[name][0]}", flush=True)
         fit_s = _train(cfg)
-        row = _finite(_score(name, cfg, fit_s, args, train_smiles, test))
+        row = _finite(_score(name, cfg, fit_s, args, novelty_train, test))
         record["rows"][name] = row
         atomic_write_text(json_path, json_text(record))
         print(markdown_table([row], args.priors).splitlines()[-1], flush=True)
@@ -306,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     done = [record["rows"][n] for n in order]
     print()
     print(f"{args.n_train:,} MOSES train molecules ({args.n_val:,} held out), {args.epochs} epoch(s), "
-          f"{args.n_samples:,} samples from the {args.priors[0]} prior, FCD/Test against {args.reference}, "
+          + (f"warm-started from {args.init}, " if args.init else "")
+          + f"{args.n_samples:,} samples from the {args.priors[0]} prior, FCD/Test against {args.reference}, "
           f"recon of the first {args.recon_n:,} MOSES test molecules")
     print(markdown_table(done, args.priors))
     print(f"wrote {json_path}")

@@ -39,10 +39,26 @@ def test_each_variant_changes_only_its_own_settings(study) -> None:
     for name, (_, overrides) in study.VARIANTS.items():
         cfg = TrainConfig(**study.variant_settings(name, base)).to_dict()  # validates every preset
         changed = {k for k in cfg if cfg[k] != reference[k]}
-        assert changed == set(overrides), name
+        assert changed == {k for k, v in overrides.items() if v != reference[k]}, name  # beta0.1 is base's
+        assert all(cfg[k] == v for k, v in overrides.items()), name
         assert cfg["model"] == overrides.get("model", {}), name
     assert study.variant_settings("dec2x768", {**base, "model": {"latent_dim": 32}})["model"] == {
         "latent_dim": 32, "dec_hidden": 768}
+
+
+def test_warm_start_variants_keep_their_kl_weight_from_the_first_step(study) -> None:
+    base = {**study.BASE, **study.WARM, "init": "moses-smiles", "data": "x.csv", "epochs": 1}
+    for name in ("base", "beta0.5", "beta0.05"):
+        cfg = TrainConfig(**study.variant_settings(name, base))
+        assert cfg.kl_schedule == "constant" and cfg.init == "moses-smiles" and cfg.lr == 5e-4
+        assert cfg.beta_start == cfg.beta_end == {"base": 0.2, "beta0.5": 0.5, "beta0.05": 0.05}[name]
+
+
+def test_warm_start_refuses_architecture_variants(study, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        study.main(["--init", "moses-smiles", "--variants", "beta0.5,dec3x512,no-zstep"])
+    assert exc.value.code == 2
+    assert "variant(s) dec3x512, no-zstep change it" in capsys.readouterr().err
 
 
 def test_check_settings_lists_differences(study) -> None:

@@ -99,8 +99,7 @@ def optimize_command(
                                          "(default: 20 per start molecule)."),
     seed: int = typer.Option(0, "--seed"),
     density_weight: float | None = typer.Option(None, "--density-weight", help="Weight of the learned latent "
-                                                   "log-density (gradient; default 3 from molecules, 0 from "
-                                                   "prior starts)."),
+                                                   "log-density (gradient; default 0)."),
     trust_radius: float | None = typer.Option(None, "--trust-radius", help="Stay within this many posterior "
                                                  "standard deviations of the start."),
     noise: float | None = typer.Option(None, "--noise", help="Langevin noise per gradient step, in posterior "

@@ -49,6 +49,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "dec3x512": ("decoder 3 GRU layers of 512 (the MOSES VAE's)", {"model": {"dec_layers": 3}}),
     "dec2x768": ("decoder 2 GRU layers of 768", {"model": {"dec_hidden": 768}}),
     "no-zstep": ("z only sets the decoder's initial state (not fed at every step)", {"model": {"z_every_step": False}}),
+    "prop-samples": ("property head trained half on posterior means, half on sampled z (prop_on_samples 0.5)",
+                     {"prop_on_samples": 0.5}),
     "lr-constant": ("constant learning rate 1e-3", {"lr_schedule": "constant"}),
     "batch256": ("batch 256 (twice the steps)", {"batch_size": 256}),
     "batch1024": ("batch 1024 (half the steps)", {"batch_size": 1024}),

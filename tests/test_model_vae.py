@@ -105,6 +105,13 @@ def test_loss_terms_match_definitions():
     # Free bits raise the KL term of the loss to at least free_bits per dimension, not the reported KL.
     fb = model(ids, lengths, props, free_bits=10.0, eps=eps)
     assert math.isclose(float(fb["kl_loss"]), 80.0, rel_tol=1e-6) and float(fb["kl"]) < 80.0
+    # prop_on_samples takes that share of the property loss at the sampled z (validation, sample=False: mu).
+    mixed = model(ids, lengths, props, beta=0.3, lambda_=2.0, eps=eps, prop_on_samples=0.25)
+    at_z = F.mse_loss(model.predict_props(z), props)
+    assert not torch.allclose(at_z, prop, rtol=1e-3)
+    assert torch.allclose(mixed["prop"], 0.75 * prop + 0.25 * at_z, rtol=1e-5)
+    assert torch.allclose(mixed["recon"], out["recon"]) and torch.allclose(mixed["kl"], out["kl"])
+    assert torch.allclose(model(ids, lengths, props, sample=False, prop_on_samples=1.0)["prop"], prop, rtol=1e-5)
     # denom rescales every term (data-parallel shards).
     half = model(ids, lengths, props, beta=0.3, lambda_=2.0, eps=eps, denom=4.0)
     assert torch.allclose(half["loss"], 2 * out["loss"], rtol=1e-5)

@@ -287,6 +287,7 @@ class VAE(nn.Module):
         eps: torch.Tensor | None = None,
         denom: float | None = None,
         sample: bool = True,
+        prop_on_samples: float = 0.0,
     ) -> dict[str, torch.Tensor]:
         """Loss terms for a batch.
 
@@ -295,7 +296,9 @@ class VAE(nn.Module):
         kl: KL to the prior summed over latent dims, nats/molecule. `free_bits` (nats per dim)
             applies to the loss only: each dim's batch-mean KL counts as at least free_bits.
         prop: MSE of the property head on mu over the labelled cells of `props` (NaN: no label), per
-            molecule (see `masked_property_loss`).
+            molecule (see `masked_property_loss`); with `prop_on_samples` = a > 0 (and `sample`), the
+            mix (1 - a) * MSE at mu + a * MSE at the sampled z, so that the head also holds between
+            posterior means, where gradient search moves.
         loss = recon + beta * kl_loss + lambda_ * prop. Terms are sums over the batch divided
         by `denom` (default B; train.py sets it so data-parallel shards average exactly).
         Also returns kl_per_dim (Z,), n_tokens, n_correct (teacher-forced argmax hits), mu, logvar.
@@ -316,6 +319,9 @@ class VAE(nn.Module):
         kl_loss = torch.clamp(kl_per_dim, min=free_bits).sum() if free_bits > 0 else kl
         if self.prop_head is not None and props is not None and props.numel():
             prop = masked_property_loss(self.predict_props(mu).float(), props.float()) / denom
+            if prop_on_samples > 0 and sample:
+                at_z = masked_property_loss(self.predict_props(z).float(), props.float()) / denom
+                prop = (1.0 - prop_on_samples) * prop + prop_on_samples * at_z
         else:
             prop = torch.zeros((), device=ids.device)
         loss = recon + beta * kl_loss + lambda_ * prop

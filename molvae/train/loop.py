@@ -132,7 +132,8 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
                     group["lr"] = lr
                 local, eps, denom = _shard(gidx, cfg.seed, run.step, model.cfg.latent_dim, di, device)
                 res, gnorm = forward_backward(net, optimizer, data.train, local, eps, denom, beta=beta,
-                                              lambda_=cfg.prop_weight, free_bits=cfg.free_bits,
+                                              lambda_=cfg.prop_weight, prop_on_samples=cfg.prop_on_samples,
+                                              free_bits=cfg.free_bits,
                                               grad_clip=cfg.grad_clip, device=device, amp_dtype=amp_dtype)
                 totals = ep.add(res, denom, len(local), gnorm, di)
                 if not math.isfinite(totals["loss"]) or not math.isfinite(totals["grad_norm"]):
@@ -248,7 +249,7 @@ def _shard(gidx: np.ndarray, seed: int, step: int, latent_dim: int, di: DistInfo
 
 def forward_backward(net: torch.nn.Module, optimizer: torch.optim.Optimizer, data: batching.EncodedData,
                      idx: np.ndarray, eps: torch.Tensor, denom: float, *, beta: float, lambda_: float,
-                     free_bits: float, grad_clip: float, device: torch.device,
+                     free_bits: float, grad_clip: float, device: torch.device, prop_on_samples: float = 0.0,
                      amp_dtype: torch.dtype | None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """One batch of rows `idx` of `data`: forward (autocast), backward, gradient clipping.
 
@@ -260,7 +261,7 @@ def forward_backward(net: torch.nn.Module, optimizer: torch.optim.Optimizer, dat
     props = torch.from_numpy(data.props[idx]).to(device) if data.props.shape[1] else None
     with autocast(device, amp_dtype):
         res = net(ids, lengths.to(device), props, beta=beta, lambda_=lambda_, free_bits=free_bits, eps=eps,
-                  denom=denom)
+                  denom=denom, prop_on_samples=prop_on_samples)
     optimizer.zero_grad(set_to_none=True)
     res["loss"].backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]

@@ -1,9 +1,9 @@
 """How many more epochs (and CPU-hours) the default model needs to reach the FCD goal, from its learning curve
 (issue 15; docs/training.md, "How far the goal is").
 
-Each `--point LABEL:EPOCHS:EVAL_JSON` is one checkpoint's `molvae evaluate --json` output (the short protocol
-of scripts/evaluate_midrun.sh: 10,000 samples, seed 0, full MOSES test) and the epochs of full MOSES it had
-seen. FCD of a finite sample has a floor: the FCD of the training set itself against the test set at the same
+Each `--point LABEL:EPOCHS:EVAL_JSON[,EVAL_JSON...]` is one checkpoint's `molvae evaluate --json` output(s)
+(the short protocol of scripts/evaluate_midrun.sh: 10,000 samples, full MOSES test; every seed in the files
+is averaged, with the spread across seeds) and the epochs of full MOSES it had seen. FCD of a finite sample has a floor: the FCD of the training set itself against the test set at the same
 sample size (computed here once, `--floor-n` random MOSES training molecules, seed 0, cached in `--json`).
 The excess FCD over that floor is fitted as a power law of epochs, log(FCD - floor) = a + b log(epochs),
 through the points of `--fit` (default: all), and solved for the goal's excess: the goal is FCD/Test .099 on
@@ -32,26 +32,35 @@ GOAL_FCD = 0.099          # MOSES VAE, FCD/Test at 30,000 samples
 GOAL_FLOOR = 0.048        # the MOSES train set itself at 30,000 samples (docs/benchmarks.md)
 
 
-def parse_point(text: str) -> tuple[str, float, Path]:
-    """'LABEL:EPOCHS:PATH' -> (label, epochs, path). Raises ValueError naming the problem."""
+def parse_point(text: str) -> tuple[str, float, list[Path]]:
+    """'LABEL:EPOCHS:PATH[,PATH...]' -> (label, epochs, paths). Raises ValueError naming the problem."""
     parts = text.split(":", 2)
     if len(parts) != 3:
-        raise ValueError(f"--point takes LABEL:EPOCHS:EVAL_JSON, got {text!r}")
-    label, epochs, path = parts
+        raise ValueError(f"--point takes LABEL:EPOCHS:EVAL_JSON[,EVAL_JSON...], got {text!r}")
+    label, epochs, paths = parts
     value = float(epochs)
     if not value > 0:
         raise ValueError(f"--point {label}: epochs must be > 0, got {epochs}")
-    return label, value, Path(path)
+    return label, value, [Path(p) for p in paths.split(",") if p]
 
 
-def read_eval(path: Path) -> dict[str, float]:
-    """FCD/Test, Valid, Novelty (first seed) and exact reconstruction of a `molvae evaluate --json` file."""
-    record = json.loads(path.read_text(encoding="utf-8"))
-    model = next(iter(record.values()))
-    sample = model["samples"][0]
-    return {"FCD/Test": float(sample["FCD/Test"]), "Valid": float(sample["Valid"]),
-            "Novelty": float(sample.get("Novelty", math.nan)), "n_samples": int(sample["n_input"]),
-            "recon": float(model.get("reconstruction", {}).get("recon_acc", math.nan))}
+def read_eval(paths: Sequence[Path]) -> dict[str, float]:
+    """FCD/Test, Valid and Novelty (mean over every seed of `molvae evaluate --json` files, and the std of
+    FCD across them), the sample size and exact reconstruction (the first file that has it)."""
+    samples, recon = [], math.nan
+    for path in paths:
+        model = next(iter(json.loads(path.read_text(encoding="utf-8")).values()))
+        samples += model["samples"]
+        if math.isnan(recon):
+            recon = float(model.get("reconstruction", {}).get("recon_acc", math.nan))
+    sizes = {int(s["n_input"]) for s in samples}
+    if len(sizes) != 1:
+        raise ValueError(f"{', '.join(map(str, paths))}: samples of different sizes {sorted(sizes)}")
+    fcd = np.array([float(s["FCD/Test"]) for s in samples])
+    return {"FCD/Test": float(fcd.mean()), "FCD_std": float(fcd.std(ddof=1)) if len(fcd) > 1 else math.nan,
+            "seeds": len(samples), "Valid": float(np.mean([float(s["Valid"]) for s in samples])),
+            "Novelty": float(np.mean([float(s.get("Novelty", math.nan)) for s in samples])),
+            "n_samples": sizes.pop(), "recon": recon}
 
 
 def fit_power_law(epochs: Sequence[float], excess: Sequence[float]) -> tuple[float, float]:
@@ -93,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         points = [parse_point(p) for p in args.point]
     except ValueError as exc:
         ap.error(str(exc))
-    missing = [str(p) for _, _, p in points if not p.is_file()]
+    missing = [str(p) for _, _, paths in points for p in paths if not p.is_file()]
     if missing:
         ap.error(f"no such evaluation file: {', '.join(missing)}")
     fit_labels = args.fit.split(",") if args.fit else [label for label, _, _ in points]
@@ -109,7 +118,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     floor = cached.get("floor") if cached.get("floor_n") == args.floor_n else None
     if floor is None:
         floor = train_floor(args.floor_n)
-    rows = [{"label": label, "epochs": epochs, **read_eval(path), "eval": str(path)} for label, epochs, path in points]
+    try:
+        rows = [{"label": label, "epochs": epochs, **read_eval(paths), "eval": [str(p) for p in paths]}
+                for label, epochs, paths in points]
+    except ValueError as exc:
+        ap.error(str(exc))
     sizes = {r["n_samples"] for r in rows}
     if sizes != {args.floor_n}:
         ap.error(f"the points have {sorted(sizes)} samples and the floor {args.floor_n}: use the same size")
@@ -127,12 +140,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1, default=float) + "\n", encoding="utf-8")
 
-    print("| checkpoint | epochs | FCD/Test | fitted | Valid | Novelty | reconstruction |")
-    print("|---|---|---|---|---|---|---|")
+    print("| checkpoint | epochs | seeds | FCD/Test | fitted | Valid | Novelty | reconstruction |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         fit_value = floor + math.exp(a + b * math.log(r["epochs"]))
-        print(f"| {r['label']} | {r['epochs']:.2f} | {r['FCD/Test']:.3f} | {fit_value:.3f} | {r['Valid']:.3f} | "
-              f"{r['Novelty']:.3f} | {r['recon']:.3f} |")
+        spread = "" if math.isnan(r["FCD_std"]) else f" +- {r['FCD_std']:.3f}"
+        print(f"| {r['label']} | {r['epochs']:.2f} | {r['seeds']} | {r['FCD/Test']:.3f}{spread} | {fit_value:.3f} | "
+              f"{r['Valid']:.3f} | {r['Novelty']:.3f} | {r['recon']:.3f} |")
     print(f"floor (train set itself, {args.floor_n:,} molecules): {floor:.3f}; goal on this protocol: "
           f"{floor + goal_excess:.3f} (excess {goal_excess:.3f}); fit: excess = {math.exp(a):.3f} x epochs^{b:.2f}")
     if math.isinf(need):

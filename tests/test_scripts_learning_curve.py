@@ -34,10 +34,19 @@ def test_fit_recovers_a_power_law_and_solves_for_the_goal(curve) -> None:
 
 
 def test_parse_point(curve) -> None:
-    assert curve.parse_point("a:2.5:x/y.json") == ("a", 2.5, Path("x/y.json"))
+    assert curve.parse_point("a:2.5:x/y.json") == ("a", 2.5, [Path("x/y.json")])
+    assert curve.parse_point("a:2.5:x.json,y.json")[2] == [Path("x.json"), Path("y.json")]
     for bad in ("a:2.5", "a:0:x.json", "a:two:x.json"):
         with pytest.raises(ValueError):
             curve.parse_point(bad)
+
+
+def test_read_eval_averages_the_seeds_of_every_file(curve, tmp_path: Path) -> None:
+    row = curve.read_eval([_eval(tmp_path / "a.json", 0.3), _eval(tmp_path / "b.json", 0.5)])
+    assert math.isclose(row["FCD/Test"], 0.4) and row["seeds"] == 2 and row["recon"] == 0.6
+    assert math.isclose(row["FCD_std"], math.sqrt(0.02))
+    with pytest.raises(ValueError, match="different sizes"):
+        curve.read_eval([tmp_path / "a.json", _eval(tmp_path / "c.json", 0.3, n=50)])
 
 
 def test_main_extrapolates_with_a_cached_floor(curve, tmp_path: Path, capsys) -> None:

@@ -151,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{floor + goal_excess:.3f} (excess {goal_excess:.3f}); fit: excess = {math.exp(a):.3f} x epochs^{b:.2f}")
     if math.isinf(need):
         print("the fitted curve does not fall: no extrapolation")
+    elif need > 100 * last:
+        print(f"the fitted curve is nearly flat (exponent {b:.2f}): at this rate the goal is out of reach "
+              f"({need:,.0f} epochs); the run has stopped approaching it")
     else:
         print(f"goal reached at about {need:.1f} epochs: {need - last:.1f} more than the last point, about "
               f"{(need - last) * args.hours_per_epoch:.0f} hours at {args.hours_per_epoch:g} h per epoch")

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Continue training the shipped default (moses-smiles) on full MOSES in slices, across sessions and machines:
 # the first call warm-starts from the shipped weights (--init) with the settings of scripts/default_long.json
-# (6 epochs, lr 5e-4 cosine, KL weight 0.2 constant, the shipped model's 99/1 split and seed, a mid-epoch
+# (6 epochs, lr 5e-4 cosine, KL weight 0.5 constant, the shipped model's 99/1 split and seed, a mid-epoch
 # checkpoint every 10 minutes); every later call resumes the run where it stopped, to the same weights as
 # one uninterrupted run. Ship a checkpoint with `python scripts/ship_default.py OUT_DIR`.
 # Usage: nohup bash scripts/train_default_long.sh [OUT_DIR] > OUT_DIR.log 2>&1 &    (default runs/default_long)
-# Extra options (e.g. --device cuda on a GPU, --stop-after N) through MOLVAE_TRAIN_ARGS.
+# Extra options (e.g. --device cuda on a GPU, --stop-after N, --init runs/long1 to start from the weights of
+# an earlier run instead of the shipped ones) through MOLVAE_TRAIN_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/default_long}

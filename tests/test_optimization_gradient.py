@@ -29,10 +29,11 @@ def test_each_start_gets_its_own_budget(shipped: MolVAE, default_run) -> None:
     att = default_run.attrs
     assert att["budget_per_start"] == 20 and att["budget"] == 60 and att["n_decoded"] == 60
     assert att["settings"]["n_starts"] == 20 and att["settings"]["temperature"] == 0.5
+    assert (att["settings"]["candidates"], att["settings"]["refine_steps"]) == (200, 100)
     starts = att["run"].starts
     assert starts["n_decoded"].tolist() == [20, 20, 20]
     traj = att["run"].trajectories
-    assert (traj["step"] == 1).all()  # 20 of the 100 copies per start, decoded once after their one step
+    assert (traj["step"] == 1).all()  # 20 of the 200 copies per start, decoded once after their one step
     assert traj.groupby("start_id")["traj"].nunique().tolist() == [20, 20, 20]
     for method in ("random", "bo"):  # the baselines spend the same 20 per start by default
         df = optimize(shipped, "plogp", start=STARTS[:2], similarity=0.4, method=method, seed=0, budget=6)

@@ -109,9 +109,9 @@ def optimize_command(
     temperature: float | None = typer.Option(None, "--temperature", help="0 decodes greedily; above 0 samples "
                                                 "tokens (default 0.5 gradient from molecules, else 0)."),
     candidates: int | None = typer.Option(None, "--candidates", help="Copies searched per start molecule, of which "
-                                          "--n-starts are decoded: those nearest --target-nll (default 100)."),
+                                          "--n-starts are decoded: those nearest --target-nll (default 200)."),
     refine_steps: int | None = typer.Option(None, "--refine-steps", help="Steps that first move each start's latent "
-                                            "to where the decoder reproduces the start (default 60)."),
+                                            "to where the decoder reproduces the start (default 100)."),
     target_nll: float | None = typer.Option(None, "--target-nll", help="Decode the copies whose likelihood of the "
                                             "start molecule is nearest this many nats (default 2)."),
     heads: Path | None = typer.Option(None, "--heads", help="Directory of a head ensemble (heads.safetensors) "

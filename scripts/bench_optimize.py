@@ -14,7 +14,7 @@ Tasks, each run by `molvae.optimization.run` with method gradient, random and bo
 3. Similarity-constrained improvement of plogp for the --n-molecules (default 800) MOSES
    test molecules with the lowest plogp, at Tanimoto (Morgan r=2, 2048 bits) >= 0.4 and
    >= 0.6 to the start, with --per-molecule-budget decoded molecules per start molecule: every
-   method runs with `molvae.optimize`'s defaults for start molecules (gradient: 100 copies per
+   method runs with `molvae.optimize`'s defaults for start molecules (gradient: 200 copies per
    start between the posterior mean and the latent that reconstructs the start, of which the 20
    the decoder's likelihood of the start picks are decoded; random and bo: one trajectory of 20
    decodes), only the budget set. The
@@ -126,7 +126,7 @@ def constrained(model, starts: list[str], delta: float, method: str, per_molecul
     all_gain = np.where(ok, gain, 0.0)
     # The head's error at the reported molecules: its plogp at the latent each was decoded from
     # (logP and SA heads + the molecule's own ring penalty) against RDKit.
-    err = (df["plogp_pred"] - df["plogp_after"]).abs() if len(df) else pd.Series(dtype=float)
+    diff = (df["plogp_pred"] - df["plogp_after"]) if len(df) else pd.Series(dtype=float)
     # And the head's prediction for the reported molecules themselves (each re-encoded to its posterior
     # mean, what `MolVAE.predict` returns): is the head right about the molecules the search found?
     encoded = head_error(model, df["smiles"].tolist()) if len(df) else {"n": 0, "mae": float("nan"),
@@ -137,8 +137,8 @@ def constrained(model, starts: list[str], delta: float, method: str, per_molecul
         "improvement_success_std": float(gain[ok].std()) if ok.any() else float("nan"),
         "improvement_all_mean": float(all_gain.mean()), "improvement_all_std": float(all_gain.std()),
         "similarity_mean": float(sims.mean()) if len(sims) else float("nan"),
-        "head_mae_at_results": float(err.mean()) if len(err) else float("nan"),
-        "head_bias_at_results": float((df["plogp_pred"] - df["plogp_after"]).mean()) if len(df) else float("nan"),
+        "head_mae_at_results": float(diff.abs().mean()) if len(diff) else float("nan"),
+        "head_bias_at_results": float(diff.mean()) if len(diff) else float("nan"),
         "head_mae_results_encoded": encoded["mae"], "head_bias_results_encoded": encoded["bias"],
         "n_decoded": int(df.attrs["n_decoded"]), "budget_per_start": int(df.attrs["budget_per_start"]),
         "rejected": df.attrs["rejected"], "settings": df.attrs["settings"], "guidance": df.attrs["guidance"],

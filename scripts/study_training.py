@@ -67,8 +67,7 @@ BASE: dict[str, Any] = {
 # Warm-start mode (`--init MODEL`): every variant continues the weights of MODEL with a fresh schedule, as the
 # long run of the default does (scripts/default_long.json): lr 5e-4 cosine after a short warm-up, the KL weight
 # constant from the first step (the model already has its latent code). Only training settings can change then.
-WARM: dict[str, Any] = {"lr": 5e-4, "lr_warmup_steps": 20, "kl_schedule": "constant", "beta_start": 0.2,
-                        "beta_end": 0.2}
+WARM: dict[str, Any] = {"lr": 5e-4, "lr_warmup_steps": 20, "kl_schedule": "constant", "beta_end": 0.2}
 
 # Settings that must match for rows of one JSON to compare; a rerun with others is refused.
 STUDY_SETTINGS = ("n_train", "n_val", "epochs", "data_seed", "n_samples", "priors", "recon_n", "reference",
@@ -302,9 +301,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                                  + (f"-init-{Path(args.init).name}" if args.init else ""))
     work.mkdir(parents=True, exist_ok=True)
     subset = _subset(work, args.n_train, args.data_seed)
-    train_smiles = pd.read_csv(subset)["smiles"].tolist()
+    # Novelty against the subset; a warm-started model saw all of MOSES train (None: evaluate uses all of it).
+    novelty_train = None if args.init else pd.read_csv(subset)["smiles"].tolist()
     test = pd.read_csv(dataset_path("moses", "test"), usecols=["SMILES"])["SMILES"].tolist()
-    novelty_train = None if args.init else train_smiles  # None: the whole MOSES train set
     base = {**BASE, **(WARM if args.init else {}), "init": args.init, "data": str(subset), "epochs": args.epochs,
             "val_fraction": args.n_val / args.n_train,
             "val_recon_n": args.n_val, "density_molecules": args.density_molecules, "threads": args.threads,

@@ -29,6 +29,22 @@ def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fit(cfg)
 
 
+# ------------------------------------------- scripts (test_scripts_study_training.py, test_scripts_learning_curve.py)
+@pytest.fixture(scope="session")
+def load_script():
+    """A loader of scripts/NAME.py as a module (the scripts are not a package), for their unit tests."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 # ------------------------------------------- shared by the model-using test files
 @pytest.fixture(scope="module")
 def one_thread():

@@ -1,22 +1,16 @@
 """scripts/learning_curve.py: the power-law fit of excess FCD, its extrapolation and the command line."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "learning_curve.py"
-
 
 @pytest.fixture(scope="module")
-def curve():
-    spec = importlib.util.spec_from_file_location("learning_curve", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def curve(load_script):
+    return load_script("learning_curve")
 
 
 def _eval(path: Path, fcd: float, n: int = 100) -> Path:

@@ -1,7 +1,6 @@
 """scripts/study_training.py: the variant presets, their parsing, the resume guard and the table."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,15 +8,10 @@ import pytest
 
 from molvae.train import TrainConfig
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "study_training.py"
-
 
 @pytest.fixture(scope="module")
-def study():
-    spec = importlib.util.spec_from_file_location("study_training", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def study(load_script):
+    return load_script("study_training")
 
 
 def test_parse_variants_keeps_order_and_drops_repeats(study) -> None:

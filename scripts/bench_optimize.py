@@ -101,14 +101,20 @@ def lowest_plogp(n: int, pool: int | None, n_jobs: int) -> pd.DataFrame:
     return table.sort_values("plogp", kind="stable").head(n).reset_index(drop=True)
 
 
+def method_kwargs(method: str, gradient_args: dict | None) -> tuple[str, dict]:
+    """The `molvae.optimize` method behind a row name (`VARIANTS`) and that row's extra arguments, with the
+    --gradient-args ablation for gradient rows."""
+    method, extra = VARIANTS.get(method, (method, {}))
+    return method, {**extra, **((gradient_args or {}) if method == "gradient" else {})}
+
+
 def top3(model, task: str, method: str, budget: int, n_starts: int, every: int, seed: int,
          gradient_args: dict | None = None) -> dict:
     objective, max_heavy = TOP3_TASKS[task]
     rounds = max(1, budget // n_starts)
     steps = max(1, (rounds - 1) * every)
     t0 = time.perf_counter()
-    method, extra = VARIANTS.get(method, (method, {}))
-    extra = {**extra, **((gradient_args or {}) if method == "gradient" else {})}
+    method, extra = method_kwargs(method, gradient_args)
     df = optimize(model, objective, n_starts=n_starts, steps=steps, decode_every=every, method=method,
                   budget=rounds, seed=seed, top_k=3, constraints=Constraints(max_heavy_atoms=max_heavy), **extra)
     best = df.sort_values("score", ascending=False).drop_duplicates("smiles").head(3)
@@ -123,9 +129,9 @@ def constrained(model, starts: list[str], delta: float, method: str, per_molecul
     """`molvae.optimize` with its defaults for start molecules (20 decoded molecules per start for every
     method), only the budget per start set from --per-molecule-budget."""
     t0 = time.perf_counter()
-    method, extra = VARIANTS.get(method, (method, {}))
+    method, extra = method_kwargs(method, gradient_args)
     shape = {"n_starts": per_molecule} if method == "gradient" else {"steps": max(1, per_molecule - 1)}
-    kwargs = {**shape, **extra, **((gradient_args or {}) if method == "gradient" else {})}
+    kwargs = {**shape, **extra}
     df = optimize(model, "plogp", start=starts, similarity=delta, method=method, budget=per_molecule, seed=seed,
                   **kwargs)
     st = df.attrs["run"].starts

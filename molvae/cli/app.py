@@ -113,6 +113,11 @@ def train(
     checkpoint_every: Optional[str] = typer.Option(None, help="Also save the full trainer state inside epochs: every "
                                                    "N steps (500) or N minutes (10m); 0: at epoch ends only. "
                                                    f"{_default('checkpoint_every')}"),
+    max_steps: Optional[int] = typer.Option(None, min=0, help="The schedules span N optimizer steps instead of "
+                                            f"--epochs whole epochs. {_default('max_steps')}"),
+    time_budget: Optional[str] = typer.Option(None, help="Size the schedule to this much training time (90m, 2h) "
+                                              "at the speed timed on this machine before the first step: one "
+                                              f"training cycle. {_default('time_budget')}"),
 ) -> None:
     """Train a VAE on your molecules, the embedded MOSES subset, or full MOSES.
 
@@ -126,7 +131,8 @@ def train(
         data=data, smiles_col=smiles_col, properties=tuple(property) if property else None, representation=repr,
         epochs=epochs, batch_size=batch_size, lr=lr, out=str(out) if out else None,
         resume=str(resume) if resume else None, seed=seed, device=device, max_len=max_len, n_jobs=n_jobs,
-        stop_after=stop_after, init=init, checkpoint_every=checkpoint_every,
+        stop_after=stop_after, init=init, checkpoint_every=checkpoint_every, max_steps=max_steps,
+        time_budget=time_budget,
         unlabelled=tuple(unlabelled) if unlabelled else None,
     )
     path = fit(cfg)

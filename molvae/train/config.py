@@ -16,7 +16,7 @@ from molvae.errors import UsageError
 from molvae.train.schedules import KL_SCHEDULES, LR_SCHEDULES
 
 __all__ = ["TrainConfig", "model_fields", "ENVIRONMENT_FIELDS", "FINE_TUNE_DEFAULTS", "train_config_from_cli",
-           "load_train_config", "field_default", "checkpoint_interval"]
+           "load_train_config", "field_default", "checkpoint_interval", "duration_seconds"]
 
 # Fields that say where/how to run, not what to compute: on --resume these come from the new
 # config, all others from the checkpoint so that the resumed run is the interrupted one.
@@ -85,6 +85,14 @@ class TrainConfig:
     `checkpoint_every`: also write the full trainer state inside an epoch, every N optimizer steps
     ("500") or every N minutes ("10m"); "0" only at the end of each epoch. A run resumed from such a
     checkpoint continues to the same weights as an uninterrupted one.
+    Length of the schedule: by default the lr and KL schedules span `epochs` whole epochs. `max_steps`
+    N > 0 makes them span N optimizer steps instead, crossing epoch boundaries (the last epoch is cut
+    where the steps end, then validated and checkpointed as a whole one). `time_budget` ("90m", "2h")
+    sizes N to a wall-clock budget of training steps: before the first step the run times a few
+    forward/backward passes on batches spread over the epoch (no optimizer step, RNG restored, so the
+    weights and the result do not depend on the timing) and takes N = budget / seconds per step. N is
+    fixed then and saved in the trainer state, so a resumed run keeps it. Data preparation, validation
+    and the latent density are outside the budget. One such run is one training cycle (docs/training.md).
 
     Warm start: `init` is a shipped model name or a checkpoint directory whose weights start this run
     with a fresh schedule (FINE_TUNE_DEFAULTS apply unless set). Its tokenizer and representation are
@@ -134,6 +142,8 @@ class TrainConfig:
     progress: bool = True
     stop_after: int = 0
     checkpoint_every: str = "10m"
+    max_steps: int = 0
+    time_budget: str = "0"
     init: str | None = None
     model: Mapping[str, Any] = field(default_factory=dict)
 
@@ -147,6 +157,7 @@ class TrainConfig:
         if self.init is not None:
             object.__setattr__(self, "init", str(self.init))
         object.__setattr__(self, "checkpoint_every", str(self.checkpoint_every).strip().lower())
+        object.__setattr__(self, "time_budget", str(self.time_budget).strip().lower())
         if isinstance(self.amp, bool):
             object.__setattr__(self, "amp", "auto" if self.amp else "off")
         checks = [
@@ -173,6 +184,10 @@ class TrainConfig:
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (self.representation in ("selfies", "smiles"), "representation must be selfies or smiles"),
             (self.amp in ("auto", "bf16", "off"), "amp must be auto, bf16 or off"),
+            (self.max_steps >= 0, "max_steps must be >= 0 (0: the schedule spans epochs)"),
+            (duration_seconds(self.time_budget) is not None,
+             f"time_budget must be a duration such as 90m, 2h or 5400s, or 0, got {self.time_budget!r}"),
+            (not (self.max_steps and duration_seconds(self.time_budget)), "give max_steps or time_budget, not both"),
             (checkpoint_interval(self.checkpoint_every) is not None,
              f"checkpoint_every must be a number of steps (500), of minutes (10m) or 0, got {self.checkpoint_every!r}"),
         ]
@@ -223,6 +238,17 @@ def checkpoint_interval(text: str) -> tuple[str, float] | None:
     if steps < 0:
         return None
     return ("steps", float(steps)) if steps else ("off", 0.0)
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in "5400s", "90m", "1.5h" or a bare number of seconds; 0 for "0"; None when malformed."""
+    text = str(text).strip().lower()
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(text[-1:], 1.0)
+    try:
+        value = float(text[:-1] if text[-1:] in "smh" else text)
+    except ValueError:
+        return None
+    return value * scale if value >= 0 and value == value and value != float("inf") else None
 
 
 def load_train_config(path: str | Path) -> dict[str, Any]:

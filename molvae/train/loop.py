@@ -45,8 +45,9 @@ from molvae.data import batching
 from molvae.errors import MolvaeError
 from molvae.model import checkpoint as ckpt
 from molvae.runtime import DistInfo, autocast, init_distributed, peak_rss_mib, resolve_amp, resolve_device
+from molvae.train import budget
 from molvae.train import state as trainer_state
-from molvae.train.config import TrainConfig, checkpoint_interval
+from molvae.train.config import TrainConfig, checkpoint_interval, duration_seconds
 from molvae.train.epoch import EpochLog, ProgressReporter, step_noise, validation_metrics
 from molvae.train.schedules import PlateauState, kl_weight, lr_factor
 from molvae.train.setup import (absolute_data, build_model, load_data, open_resume, open_warm_start,
@@ -93,6 +94,12 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
     model, optimizer, init_record = build_model(cfg, data, resume, device, warm)
     run, plateau, history = restore_run(cfg, resume, model, optimizer)
     steps_per_epoch = len(_global_batches(data.train, cfg, di, 0))
+    if not run.total_steps:  # a fresh run (or one saved before this was recorded) fixes its schedule's length
+        run.total_steps = _schedule_steps(cfg, model, optimizer, data.train, steps_per_epoch, di, device, amp_dtype)
+        if cfg.max_steps or duration_seconds(cfg.time_budget):
+            reporter.note(f"schedule: {run.total_steps:,} steps of {cfg.batch_size} molecules "
+                          f"({run.total_steps / steps_per_epoch:.2f} epochs)")
+    n_epochs = budget.epochs_to_run(run.total_steps, steps_per_epoch)
 
     def save_state() -> None:
         trainer_state.save_trainer_state(out, model, optimizer, {**asdict(run), "plateau": plateau.to_dict()})
@@ -114,7 +121,7 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
 
     beta = lr = float("nan")
     with reporter:
-        for epoch in range(run.epoch, cfg.epochs):
+        for epoch in range(run.epoch, n_epochs):
             if run.stopped or _slice_done(cfg, run, di, reporter, out):
                 break
             # ---------------------------------------------------------- train one epoch
@@ -124,10 +131,11 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
                 ep.sums[:] = run.epoch_sums
             n_before = ep.n_mols
             batches = _global_batches(data.train, cfg, di, epoch)[run.epoch_pos:]
-            task = reporter.start_epoch(epoch + 1, cfg.epochs, len(batches))
+            batches = batches[: max(0, run.total_steps - run.step)]  # the last epoch ends with the schedule
+            task = reporter.start_epoch(epoch + 1, n_epochs, len(batches))
             t0, cpu0 = time.perf_counter(), time.process_time()
             for gidx in batches:
-                beta, lr = _beta_and_lr(cfg, run.step, steps_per_epoch, plateau)
+                beta, lr = _beta_and_lr(cfg, run.step, steps_per_epoch, run.total_steps, plateau)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 local, eps, denom = _shard(gidx, cfg.seed, run.step, model.cfg.latent_dim, di, device)
@@ -179,7 +187,7 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
             reporter.run_done(history, run.best_epoch)
     if tb is not None:
         tb.close()
-    finished = run.stopped or (bool(history) and history[-1]["epoch"] == cfg.epochs)
+    finished = run.stopped or (bool(history) and history[-1]["epoch"] == n_epochs)
     if di.is_main and finished and cfg.density_molecules > 0:
         _fit_latent_density(out, data.train_smiles, data.data_hash, cfg, device, reporter)
     return out
@@ -225,15 +233,42 @@ def _global_batches(train: batching.EncodedData, cfg: TrainConfig, di: DistInfo,
     return [b for b in batching.batches(train.lengths, cfg.batch_size, True, cfg.seed, epoch) if len(b) >= di.world]
 
 
-def _beta_and_lr(cfg: TrainConfig, step: int, steps_per_epoch: int, plateau: PlateauState) -> tuple[float, float]:
-    """The KL weight and learning rate of global step `step`: the schedules span all `cfg.epochs`."""
-    total_steps = steps_per_epoch * cfg.epochs
+def _beta_and_lr(cfg: TrainConfig, step: int, steps_per_epoch: int, total_steps: int,
+                 plateau: PlateauState) -> tuple[float, float]:
+    """The KL weight and learning rate of global step `step`: the schedules span `total_steps`."""
     warmup_steps = int(round(cfg.kl_warmup_epochs * steps_per_epoch))
     beta = kl_weight(step, cfg.kl_schedule, cfg.beta_start, cfg.beta_end, warmup_steps, total_steps, cfg.kl_cycles,
                      cfg.kl_cycle_ratio)
     lr = cfg.lr * lr_factor(step, cfg.lr_schedule, total_steps, cfg.lr_warmup_steps, cfg.lr_min_factor,
                             plateau.current)
     return beta, lr
+
+
+def _schedule_steps(cfg: TrainConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    train: batching.EncodedData, steps_per_epoch: int, di: DistInfo, device: torch.device,
+                    amp_dtype: torch.dtype | None) -> int:
+    """The schedule's length (molvae.train.budget); a time budget is divided by the seconds a step takes
+    here, timed on epoch 0's batches (under DDP the slowest process's time, so all agree)."""
+
+    def step_seconds() -> float:
+        def one(gidx: np.ndarray) -> None:
+            local, eps, denom = _shard(gidx, cfg.seed, 0, model.cfg.latent_dim, di, device)
+            forward_backward(model, optimizer, train, local, eps, denom, beta=cfg.beta_end, lambda_=cfg.prop_weight,
+                             prop_on_samples=cfg.prop_on_samples, free_bits=cfg.free_bits, grad_clip=cfg.grad_clip,
+                             device=device, amp_dtype=amp_dtype)
+
+        model.train()
+        seconds = budget.seconds_per_step(one, _global_batches(train, cfg, di, 0))
+        optimizer.zero_grad(set_to_none=True)
+        if di.world > 1:
+            import torch.distributed as dist
+
+            t = torch.tensor([seconds], dtype=torch.float64, device=device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            seconds = float(t.item())
+        return seconds
+
+    return budget.schedule_steps(cfg, steps_per_epoch, step_seconds)
 
 
 def _shard(gidx: np.ndarray, seed: int, step: int, latent_dim: int, di: DistInfo,

@@ -38,6 +38,7 @@ class RunState:
     stopped: bool = False  # early stopping ended the run
     epoch_pos: int = 0  # global batches of the current epoch already trained (0 at an epoch boundary)
     epoch_sums: list[float] = field(default_factory=list)  # their loss sums (EpochLog.sums), to finish the epoch's row
+    total_steps: int = 0  # the schedule's length in optimizer steps, fixed when the run starts (0: not yet)
 
     def end_epoch(self, score: float, ranked: bool, patience: int) -> bool:
         """Count a finished epoch of `score` (lower is better); returns whether it is the new best.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One training cycle of the default model (docs/training.md, "Training cycles"): a full learning-rate schedule
+# (200 warm-up steps, cosine to 5%) sized to a wall-clock budget of training steps on this machine, from the end
+# weights of the previous cycle (committed under cycles/), or from the shipped moses-smiles for cycle 1.
+# Settings: scripts/cycle_config.json (time_budget 80m); cycle N uses seed N, so each cycle sees its own order.
+# Usage: nohup bash scripts/train_cycle.sh N [extra molvae train options] > runs/cycle-N.log 2>&1 &
+# A cycle that was interrupted is resumed by the same command (the schedule's length is kept). When it ends,
+# `python scripts/save_cycle.py runs/cycle-N cycles/N` commits-ready end weights (fp16) for the next cycle.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:?usage: train_cycle.sh N [molvae train options]}
+shift
+OUT=runs/cycle-$N
+PREV=cycles/$((N - 1))
+INIT=moses-smiles
+[ -f "$PREV/model.safetensors" ] && INIT=$PREV
+.venv/bin/molvae data moses
+if [ -f "$OUT/trainer_state.json" ]; then
+  exec .venv/bin/molvae train --resume "$OUT" --out "$OUT" "$@"
+fi
+exec .venv/bin/molvae train --config scripts/cycle_config.json --init "$INIT" --seed "$N" --out "$OUT" "$@"

@@ -65,7 +65,7 @@ BASE: dict[str, Any] = {
 }
 
 # Warm-start mode (`--init MODEL`): every variant continues the weights of MODEL with a fresh schedule, as the
-# long run of the default does (scripts/default_long.json): lr 5e-4 cosine after a short warm-up, the KL weight
+# long run of the default does (configs/default_long.json): lr 5e-4 cosine after a short warm-up, the KL weight
 # constant from the first step (the model already has its latent code). Only training settings can change then.
 WARM: dict[str, Any] = {"lr": 5e-4, "lr_warmup_steps": 20, "kl_schedule": "constant", "beta_end": 0.2}
 

@@ -16,4 +16,4 @@ if [ -f "$OUT/trainer_state.json" ]; then
   exec .venv/bin/molvae train --resume "$OUT" --out "$OUT" --n-jobs 2 ${MOLVAE_TRAIN_ARGS:-}
 fi
 exec .venv/bin/molvae train --data moses --repr "$REPR" --epochs 2 --batch-size 512 --seed 0 --n-jobs 2 \
-  --out "$OUT" --config scripts/default_config.json ${MOLVAE_TRAIN_ARGS:-}
+  --out "$OUT" --config configs/default.json ${MOLVAE_TRAIN_ARGS:-}

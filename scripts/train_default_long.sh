@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Continue training the shipped default (moses-smiles) on full MOSES in slices, across sessions and machines:
-# the first call warm-starts from the shipped weights (--init) with the settings of scripts/default_long.json
+# the first call warm-starts from the shipped weights (--init) with the settings of configs/default_long.json
 # (6 epochs, lr 5e-4 cosine, KL weight 0.5 constant, the shipped model's 99/1 split and seed, a mid-epoch
 # checkpoint every 10 minutes); every later call resumes the run where it stopped, to the same weights as
 # one uninterrupted run. Ship a checkpoint with `python scripts/ship_default.py OUT_DIR`.
@@ -14,4 +14,4 @@ OUT=${1:-runs/default_long}
 if [ -f "$OUT/trainer_state.json" ]; then
   exec .venv/bin/molvae train --resume "$OUT" --out "$OUT" --n-jobs 2 --checkpoint-every 10m ${MOLVAE_TRAIN_ARGS:-}
 fi
-exec .venv/bin/molvae train --config scripts/default_long.json --out "$OUT" ${MOLVAE_TRAIN_ARGS:-}
+exec .venv/bin/molvae train --config configs/default_long.json --out "$OUT" ${MOLVAE_TRAIN_ARGS:-}

@@ -4,7 +4,9 @@ Layout of a checkpoint directory (the README's Checkpoint format section):
 
     config.json                 format, format_version, model config, tokenizer (incl. SELFIES
                                 constraints), representation, properties with mean/std,
-                                library versions, training-data hash, resolved train config
+                                conditions with mean/std (conditional models; absent or
+                                empty: unconditional), library versions, training-data
+                                hash, resolved train config
     model.safetensors           weights of the model to use (the best validation epoch)
     vocab.json                  the Vocabulary (molvae.data.tokens JSON format)
     history.csv                 one row per finished epoch
@@ -42,7 +44,7 @@ from molvae.data.tokens import Tokenizer, Vocabulary
 
 __all__ = [
     "DEFAULT_MODEL", "pretrained_dir", "resolve_model",
-    "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "load_checkpoint", "read_config",
+    "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "load_checkpoint", "read_config", "condition_stats",
     "is_checkpoint", "save_history", "read_history", "save_train_hashes", "load_train_hashes",
     "copy_checkpoint", "remove_training_files", "read_safetensors", "load_weights",
 ]
@@ -60,6 +62,8 @@ class CheckpointMeta:
 
     prop_stats: {name: (mean, std)} in the order of the property head's outputs; the head
     predicts standardized values, original units = pred * std + mean.
+    cond_stats: {name: (mean, std)} in the order of the conditioning vector c of a conditional
+    model (empty for an unconditional one); c = (value - mean) / std, value in the property's units.
     """
 
     path: Path
@@ -72,6 +76,12 @@ class CheckpointMeta:
     versions: dict[str, str]
     train_config: dict[str, Any] | None
     config: dict[str, Any] = field(repr=False)
+    cond_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def cond_names(self) -> tuple[str, ...]:
+        """Names of the conditioning properties, in the order of c's columns (empty: unconditional)."""
+        return tuple(self.cond_stats)
 
     @property
     def representation(self) -> str:
@@ -96,11 +106,13 @@ def save_model(
     train_config: Mapping[str, Any] | None = None,
     weights: bool = True,
     init: Mapping[str, Any] | None = None,
+    cond_stats: Mapping[str, tuple[float, float]] | None = None,
 ) -> Path:
     """Write config.json, vocab.json and (unless weights=False) model.safetensors to `path`.
 
     `init`: for a warm-started run, the record of its base model and what was added to it
-    (molvae.train.warm_start), stored as config.json's "init".
+    (molvae.train.warm_start), stored as config.json's "init". `cond_stats`: {name: (mean, std)} of a
+    conditional model's conditions in the order of c's columns, stored as "conditions".
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -109,6 +121,9 @@ def save_model(
     stats = dict(prop_stats or {})
     if len(stats) != model.cfg.n_props:
         raise ValueError(f"{len(stats)} property stats for a model with {model.cfg.n_props} outputs")
+    conds = dict(cond_stats or {})
+    if len(conds) != model.cfg.n_cond:
+        raise ValueError(f"{len(conds)} condition stats for a model with {model.cfg.n_cond} conditions")
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -116,6 +131,7 @@ def save_model(
         "model": model.cfg.to_dict(),
         "tokenizer": tokenizer.to_dict(),
         "properties": [{"name": n, "mean": float(m), "std": float(s)} for n, (m, s) in stats.items()],
+        "conditions": [{"name": n, "mean": float(m), "std": float(s)} for n, (m, s) in conds.items()],
         "data_hash": data_hash,
         "versions": library_versions(),
         "train": dict(train_config) if train_config is not None else None,
@@ -183,6 +199,7 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         tokenizer = Tokenizer.from_dict(config["tokenizer"])
         props = config.get("properties") or []
         prop_stats = {p["name"]: (float(p["mean"]), float(p["std"])) for p in props}
+        cond_stats = condition_stats(config)
     except MolvaeError:  # already a message of its own (molvae errors are ValueErrors too)
         raise
     except (KeyError, TypeError, ValueError) as exc:
@@ -193,6 +210,9 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
         raise CheckpointError(f"{path} has no readable {VOCAB}: {exc}") from exc
     if len(vocab) != model_cfg.vocab_size:
         raise CheckpointError(f"{path}: {VOCAB} has {len(vocab)} tokens but the model expects {model_cfg.vocab_size}.")
+    if len(cond_stats) != model_cfg.n_cond:
+        raise CheckpointError(f"{path}: {CONFIG} lists {len(cond_stats)} conditions but the model reads "
+                              f"{model_cfg.n_cond}.")
     state = read_safetensors(path / WEIGHTS)[0]
     model = VAE(model_cfg)
     load_weights(model, state, path / WEIGHTS)
@@ -200,9 +220,15 @@ def load_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
     meta = CheckpointMeta(
         path=path, model_config=model_cfg, tokenizer=tokenizer, vocab=vocab, prop_names=tuple(prop_stats),
         prop_stats=prop_stats, data_hash=config.get("data_hash"), versions=dict(config.get("versions") or {}),
-        train_config=config.get("train"), config=config,
+        train_config=config.get("train"), config=config, cond_stats=cond_stats,
     )
     return model, meta
+
+
+def condition_stats(config: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """{name: (mean, std)} of config.json's "conditions", in c's column order; {} when absent (a checkpoint
+    written before conditioning existed, or an unconditional model)."""
+    return {p["name"]: (float(p["mean"]), float(p["std"])) for p in config.get("conditions") or []}
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -25,6 +25,11 @@ thread; scripts/bench_sample.py compares against the MOSES VAE):
 - On a shared machine whose cores are busy, two torch threads made each step 15-170x
   slower than one (OpenMP waits for a descheduled thread); the thread count is the
   caller's choice (torch.set_num_threads), not changed here.
+
+Conditional models (`cfg.n_cond` = C > 0) need c (B, C), the standardized conditioning vector of
+each latent, in every loop here; c follows its latent through compaction and beams. Which c to use
+is the caller's decision (a window's target, or the property head's prediction at z), so a missing c
+raises rather than being guessed here.
 """
 from __future__ import annotations
 
@@ -93,6 +98,19 @@ def _padded(idx: torch.Tensor, size: int) -> torch.Tensor:
     return idx if len(idx) >= size else torch.cat([idx, idx[:1].expand(size - len(idx))])
 
 
+def _require_cond(model: torch.nn.Module, c: torch.Tensor | None, n: int) -> None:
+    """ValueError unless c fits the model: (n, n_cond) for a conditional model, None for another."""
+    n_cond = int(getattr(model.cfg, "n_cond", 0))
+    if n_cond and c is None:
+        raise ValueError(f"this model is conditional (n_cond={n_cond}): decoding needs c, an ({n}, {n_cond}) "
+                         "tensor of standardized conditioning properties, one row per latent (for no target, "
+                         "the property head's prediction at z)")
+    if not n_cond and c is not None:
+        raise ValueError("this model is unconditional (n_cond=0): decode without c")
+    if c is not None and tuple(c.shape) != (n, n_cond):
+        raise ValueError(f"c has shape {tuple(c.shape)}; decoding {n} latents needs ({n}, {n_cond})")
+
+
 def _ban_mask(cfg: object, banned: Sequence[int], device: torch.device) -> torch.Tensor:
     """(V,) additive logit mask: -inf at PAD, BOS and `banned`, 0 elsewhere."""
     mask = torch.zeros(cfg.vocab_size, device=device)
@@ -111,8 +129,9 @@ def sample_ids(
     precision: str = "fp32",
     banned: Sequence[int] = (),
     bucketed: bool | None = None,
+    c: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Decode latents z (B, Z) token by token.
+    """Decode latents z (B, Z) token by token (conditional models: with conditions c (B, C)).
 
     method "multinomial" draws each token from softmax(logits / temperature) (using
     `generator` if given); "greedy" takes the argmax (temperature is then irrelevant).
@@ -128,6 +147,7 @@ def sample_ids(
     The real rows' logits are the same bits either way in bf16 on CPU, so the tokens are too.
     """
     cfg = model.cfg
+    _require_cond(model, c, z.size(0))
     steps = int(max_len or cfg.max_len) - 1
     B, device = z.size(0), z.device
     out = torch.full((B, max(steps, 0)), cfg.pad_id, dtype=torch.long, device=device)
@@ -143,12 +163,13 @@ def sample_ids(
     slots = _padded(torch.arange(B, device=device), size(B))  # running slot -> running row (n real, then copies)
     mask = _ban_mask(cfg, banned, device)
     used = 0
+    ca = c.to(device)[slots] if c is not None else None
     with autocast(device, precision):
-        h = model.init_hidden(z[slots])  # (layers, len(slots), H); the first len(active) slots are the real rows
-        tok = torch.full((len(slots),), cfg.bos_id, dtype=torch.long, device=device)
         za = z[slots]
+        h = model.init_hidden(za, ca)  # (layers, len(slots), H); the first len(active) slots are the real rows
+        tok = torch.full((len(slots),), cfg.bos_id, dtype=torch.long, device=device)
         for t in range(steps):
-            logits, h = model.step(tok, h, za)
+            logits, h = model.step(tok, h, za, ca)
             logits = logits[:len(active)].float() + mask
             if method == "greedy":
                 nxt = logits.argmax(-1)
@@ -165,6 +186,7 @@ def sample_ids(
                 active, nxt = active[keep], nxt[keep]
                 slots = _padded(torch.arange(len(keep), device=device), size(len(keep)))
                 h, za = h[:, keep[slots]], za[keep[slots]]
+                ca = ca[keep[slots]] if ca is not None else None
             tok = nxt[slots] if len(slots) > len(nxt) else nxt
     return out[:, :used]
 
@@ -177,8 +199,10 @@ def beam_search(
     max_len: int | None = None,
     precision: str = "fp32",
     banned: Sequence[int] = (),
+    c: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Beam search for the most likely token sequences given each latent z (B, Z).
+    """Beam search for the most likely token sequences given each latent z (B, Z) (and its
+    conditions c (B, C) for a conditional model).
 
     Returns ids (B, K, L) long (after BOS, EOS included, PAD after it) and scores (B, K)
     float32, the summed token log-probabilities (nats), best beam first. A finished beam
@@ -186,6 +210,7 @@ def beam_search(
     B*K beams have ended or after max_len - 1 tokens. Tokens are restricted as in `sample_ids`.
     """
     cfg = model.cfg
+    _require_cond(model, c, z.size(0))
     steps = int(max_len or cfg.max_len) - 1
     B, K, V, device = z.size(0), beam_width, cfg.vocab_size, z.device
     if B == 0 or steps <= 0:
@@ -201,11 +226,13 @@ def beam_search(
     base = (torch.arange(B, device=device) * K).unsqueeze(1)
     mask = _ban_mask(cfg, banned, device)
     with autocast(device, precision):
-        h = model.init_hidden(z).repeat_interleave(K, dim=1)  # (layers, B*K, H)
+        c = c.to(device) if c is not None else None
+        h = model.init_hidden(z, c).repeat_interleave(K, dim=1)  # (layers, B*K, H)
+        ck = c.repeat_interleave(K, dim=0) if c is not None else None  # each beam keeps its latent's c
         zk = z.repeat_interleave(K, dim=0)
         tok = torch.full((B * K,), cfg.bos_id, dtype=torch.long, device=device)
         for _ in range(steps):
-            logits, h = model.step(tok, h, zk)
+            logits, h = model.step(tok, h, zk, ck)
             logp = F.log_softmax(logits.float() + mask, dim=-1).view(B, K, V)
             logp = torch.where(finished.unsqueeze(-1), carry, logp)
             scores, idx = (scores.unsqueeze(-1) + logp).view(B, K * V).topk(K, dim=1)
@@ -231,14 +258,17 @@ def decode(
     max_len: int | None = None,
     precision: str = "fp32",
     banned: Sequence[int] = (),
+    c: torch.Tensor | None = None,
 ) -> np.ndarray:
-    """Decode latents z (n, Z) (any device) in batches on the model's device.
+    """Decode latents z (n, Z) (any device) in batches on the model's device; a conditional model
+    needs c (n, C), the standardized conditions of each latent.
 
     Returns ids (n, L) int64 numpy, PAD-padded (see `sample_ids`). "beam" keeps the best
     beam per latent and runs batch_size // beam_width latents at once. Multinomial batch k
     draws from a generator seeded with sub_seed(seed, k), so a result depends on (seed,
     batch_size, device, precision) only. Arguments are trusted: `MolVAE` checks them.
     """
+    _require_cond(model, c, z.size(0))
     max_len = int(max_len if max_len is not None else model.cfg.max_len)
     size = batch_size
     if method == "beam":
@@ -247,11 +277,12 @@ def decode(
     parts = []
     for k, start in enumerate(range(0, z.size(0), size)):
         zb = z[start:start + size].to(device)
+        cb = c[start:start + size].to(device) if c is not None else None
         if method == "beam":
-            ids = beam_search(model, zb, beam_width, max_len, precision, banned)[0][:, 0]
+            ids = beam_search(model, zb, beam_width, max_len, precision, banned, c=cb)[0][:, 0]
         else:
             gen = torch.Generator(device=device).manual_seed(sub_seed(seed, k)) if method == "multinomial" else None
-            ids = sample_ids(model, zb, method, temperature, max_len, gen, precision, banned)
+            ids = sample_ids(model, zb, method, temperature, max_len, gen, precision, banned, c=cb)
         parts.append(ids.cpu().numpy())
     out = np.full((z.size(0), max((p.shape[1] for p in parts), default=0)), model.cfg.pad_id, dtype=np.int64)
     row = 0

@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 from molvae.data import batching
-from molvae.errors import MolvaeError
+from molvae.errors import DataError, MolvaeError
 from molvae.model import checkpoint as ckpt
 from molvae.runtime import DistInfo, autocast, init_distributed, peak_rss_mib, resolve_amp, resolve_device
 from molvae.train import budget
@@ -97,8 +97,10 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
     if not run.total_steps:  # a fresh run (or one saved before this was recorded) fixes its schedule's length
         run.total_steps = _schedule_steps(cfg, model, optimizer, data.train, steps_per_epoch, di, device, amp_dtype)
         if cfg.max_steps or duration_seconds(cfg.time_budget):
+            timed = duration_seconds(cfg.time_budget) / run.total_steps if not cfg.max_steps else 0.0
             reporter.note(f"schedule: {run.total_steps:,} steps of {cfg.batch_size} molecules "
-                          f"({run.total_steps / steps_per_epoch:.2f} epochs)")
+                          f"({run.total_steps / steps_per_epoch:.2f} epochs"
+                          + (f"; {timed:.3f} s a step as timed here)" if timed else ")"))
     n_epochs = budget.epochs_to_run(run.total_steps, steps_per_epoch)
 
     def save_state() -> None:
@@ -109,7 +111,7 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
         # A fresh run writes its initial weights and state, so the directory is a loadable and
         # resumable checkpoint from the start.
         ckpt.save_model(out, model, data.tokenizer, data.vocab, data.prop_stats, data.data_hash, resolved.to_dict(),
-                        weights=resume is None, init=init_record)
+                        weights=resume is None, init=init_record, cond_stats=data.cond_stats)
         ckpt.save_train_hashes(out, data.train_smiles)
         if resume is None:
             save_state()
@@ -175,7 +177,7 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
             if di.is_main:  # best weights (if improved), history, then the trainer state last
                 if improved:
                     ckpt.save_model(out, model, data.tokenizer, data.vocab, data.prop_stats, data.data_hash,
-                                    resolved.to_dict(), init=init_record)
+                                    resolved.to_dict(), init=init_record, cond_stats=data.cond_stats)
                 ckpt.save_history(out, pd.DataFrame(history))
                 save_state()
                 reporter.epoch_done(row, improved)
@@ -188,7 +190,10 @@ def _fit(cfg: TrainConfig, di: DistInfo) -> Path:
     if tb is not None:
         tb.close()
     finished = run.stopped or (bool(history) and history[-1]["epoch"] == n_epochs)
-    if di.is_main and finished and cfg.density_molecules > 0:
+    if di.is_main and finished and cfg.density_molecules > 0 and model.cfg.cond_encoder:
+        # The density encodes training molecules through molvae.generation, which passes no c yet (issue 26).
+        reporter.note("latent density skipped: the encoder reads c, and the density fit does not pass it yet")
+    elif di.is_main and finished and cfg.density_molecules > 0:
         _fit_latent_density(out, data.train_smiles, data.data_hash, cfg, device, reporter)
     return out
 
@@ -198,12 +203,17 @@ def _fit_latent_density(out: Path, train_smiles: list[str], data_hash: str, cfg:
     """Give the finished model (its best weights) its latent density, the default sampling prior: the
     posterior mixture of up to `cfg.density_molecules` training molecules (docs/latent_density.md)."""
     from molvae.generation.api import load
-    from molvae.generation.density import DensityConfig, fit_density
+    from molvae.generation.density_fit import DensityConfig, fit_density
 
     t0 = time.perf_counter()
     vae = load(out, device=device, precision="fp32")
     config = DensityConfig(n_molecules=cfg.density_molecules, seed=cfg.seed)
-    density = fit_density(vae, train_smiles, config, data_hash=data_hash, progress=cfg.progress)
+    try:
+        density = fit_density(vae, train_smiles, config, data_hash=data_hash, progress=cfg.progress)
+    except DataError as exc:  # too few molecules: the weights are written, the model samples N(0, I)
+        log.warning("latent density skipped: %s; the model is saved and samples from the standard normal prior",
+                    exc)
+        return
     density.save(out)
     reporter.note(f"latent density: posterior mixture of {density.n_components:,} training molecules "
                   f"({time.perf_counter() - t0:.0f} s)")
@@ -294,9 +304,10 @@ def forward_backward(net: torch.nn.Module, optimizer: torch.optim.Optimizer, dat
     lengths = torch.from_numpy(data.lengths[idx].astype(np.int64))
     ids = torch.from_numpy(data.ids[idx, : int(lengths.max())].astype(np.int64)).to(device)
     props = torch.from_numpy(data.props[idx]).to(device) if data.props.shape[1] else None
+    conds = torch.from_numpy(data.conds[idx]).to(device) if data.conds.shape[1] else None  # c of a conditional model
     with autocast(device, amp_dtype):
         res = net(ids, lengths.to(device), props, beta=beta, lambda_=lambda_, free_bits=free_bits, eps=eps,
-                  denom=denom, prop_on_samples=prop_on_samples)
+                  denom=denom, prop_on_samples=prop_on_samples, c=conds)
     optimizer.zero_grad(set_to_none=True)
     res["loss"].backward()
     params = [p for group in optimizer.param_groups for p in group["params"]]

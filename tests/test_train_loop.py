@@ -243,7 +243,7 @@ def test_token_reconstruction_rate_counts_exact_matches(monkeypatch):
     model = VAE(ModelConfig(vocab_size=12, embed_dim=4, enc_hidden=4, latent_dim=2, dec_hidden=4, dec_layers=1))
     rows = {}
 
-    def fake_decode(mu, max_len=None):
+    def fake_decode(mu, max_len=None, c=None):
         # Perfect for every molecule except the one starting with token 7, which gets an extra token.
         out = []
         for r in rows["ids"]:
@@ -253,9 +253,9 @@ def test_token_reconstruction_rate_counts_exact_matches(monkeypatch):
 
     orig_encode = model.encode
 
-    def spy_encode(ids, lengths):
+    def spy_encode(ids, lengths, c=None):
         rows["ids"] = ids
-        return orig_encode(ids, lengths)
+        return orig_encode(ids, lengths, c)
 
     monkeypatch.setattr(model, "greedy_decode", fake_decode)
     monkeypatch.setattr(model, "encode", spy_encode)

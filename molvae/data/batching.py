@@ -23,6 +23,8 @@ class EncodedData:
     ids: (N, L) int16, BOS ... EOS then PAD; lengths: (N,) int32 including BOS and EOS;
     props: (N, P) float32, standardized with `prop_stats` {name: (mean, std)}; NaN where a molecule has no
     label for that property (sparse assay data: the property loss and metrics skip those cells).
+    conds: (N, C) float32, the conditioning vector c of a conditional model (RDKit properties standardized
+    with `cond_stats`, always finite); (N, 0) for an unconditional one (None is taken as that).
     """
 
     ids: np.ndarray
@@ -30,6 +32,16 @@ class EncodedData:
     props: np.ndarray
     prop_names: tuple[str, ...] = ()
     prop_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+    conds: np.ndarray | None = None
+    cond_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.conds is None:
+            self.conds = np.zeros((len(self.lengths), 0), dtype=np.float32)
+
+    @property
+    def cond_names(self) -> tuple[str, ...]:
+        return tuple(self.cond_stats)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -41,7 +53,8 @@ class EncodedData:
     def subset(self, idx: np.ndarray) -> "EncodedData":
         idx = np.asarray(idx)
         width = int(self.lengths[idx].max()) if len(idx) else 0
-        return EncodedData(self.ids[idx, :width], self.lengths[idx], self.props[idx], self.prop_names, self.prop_stats)
+        return EncodedData(self.ids[idx, :width], self.lengths[idx], self.props[idx], self.prop_names, self.prop_stats,
+                           self.conds[idx], self.cond_stats)
 
 
 def encode(
@@ -49,9 +62,16 @@ def encode(
     vocab: "Vocabulary",
     prop_names: Sequence[str] = (),
     prop_stats: dict[str, tuple[float, float]] | None = None,
+    conditions: pd.DataFrame | None = None,
+    cond_stats: dict[str, tuple[float, float]] | None = None,
 ) -> EncodedData:
     """Turn `df.tokens` and property columns into an `EncodedData`; stats come from `df` when not given
-    (mean and population std over the labelled rows; NaN cells stay NaN)."""
+    (mean and population std over the labelled rows; NaN cells stay NaN).
+
+    `conditions`: the raw conditioning properties (one row per row of `df`, one column per condition, in
+    the property's units), standardized with `cond_stats` (from `conditions` itself when not given; a
+    training run passes the training split's). A cell RDKit could not compute becomes 0, the mean:
+    c must be finite, and the mean says the least about the molecule."""
     if "tokens" not in df:
         raise ValueError("encode() needs a 'tokens' column: call load_molecules with a tokenizer")
     seqs = [vocab.encode(t) for t in df["tokens"]]
@@ -67,7 +87,14 @@ def encode(
             stats[name] = label_stats(col)
         mean, std = stats[name]
         props[:, j] = (col - mean) / std
-    return EncodedData(ids, lengths, props, tuple(prop_names), {n: stats[n] for n in prop_names})
+    conds, cstats = None, {}
+    if conditions is not None and len(conditions.columns):
+        given = dict(cond_stats or {})
+        cstats = {n: given.get(n) or label_stats(conditions[n].to_numpy()) for n in conditions.columns}
+        raw = conditions.to_numpy(dtype=np.float64)
+        mean, std = (np.array([cstats[n][i] for n in conditions.columns]) for i in (0, 1))
+        conds = np.nan_to_num((raw - mean) / std, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    return EncodedData(ids, lengths, props, tuple(prop_names), {n: stats[n] for n in prop_names}, conds, cstats)
 
 
 def label_stats(values: np.ndarray) -> tuple[float, float]:

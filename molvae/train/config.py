@@ -35,12 +35,12 @@ FINE_TUNE_DEFAULTS: Mapping[str, Any] = {
 
 @functools.cache
 def model_fields() -> tuple[str, ...]:
-    """ModelConfig fields a user may set; the others (vocab_size, n_props, special ids, max_len)
+    """ModelConfig fields a user may set; the others (vocab_size, n_props, n_cond, special ids, max_len)
     come from the data."""
     from molvae.model.vae import ModelConfig
 
     return tuple(f.name for f in fields(ModelConfig)
-                 if f.name not in ("vocab_size", "n_props", "pad_id", "bos_id", "eos_id", "max_len"))
+                 if f.name not in ("vocab_size", "n_props", "n_cond", "pad_id", "bos_id", "eos_id", "max_len"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,10 @@ class TrainConfig:
     `unlabelled`: further molecule files (or "embedded"/"moses") that train the VAE only: they get
     the properties RDKit computed for `data` and NaN for its measured columns. `max_len` counts
     tokens without BOS/EOS; longer molecules are rejected. `val_fraction` of the molecules (at least one) is held out.
+    `conditions`: RDKit property names (`molvae.chem.PROPERTY_NAMES`, e.g. logp, mw, tpsa) that the model
+    reads as its conditioning vector c, computed by RDKit for every molecule (labelled or not) and
+    standardized with the training split's mean/std; empty: an unconditional model (docs/conditional.md).
+    The model setting `cond_encoder` makes the encoder read c too.
 
     Optimization: Adam at `lr` with `lr_schedule` ('constant' | 'cosine' down to
     lr * lr_min_factor | 'plateau': halve after `lr_patience` epochs without improvement),
@@ -106,6 +110,7 @@ class TrainConfig:
     unlabelled: tuple[str, ...] = ()
     smiles_col: str | None = None
     properties: tuple[str, ...] = ("logp", "qed", "sa")
+    conditions: tuple[str, ...] = ()
     representation: str = "selfies"
     selfies_constraints: str = "default"
     max_len: int = 120
@@ -149,6 +154,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "properties", tuple(self.properties or ()))
+        object.__setattr__(self, "conditions", tuple(self.conditions or ()))
         object.__setattr__(self, "unlabelled", tuple(str(u) for u in self.unlabelled or ()))
         object.__setattr__(self, "model", dict(self.model or {}))
         object.__setattr__(self, "out", str(self.out))
@@ -194,6 +200,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(f"invalid training configuration: {message}.")
+        self._check_conditions()
         unknown = set(self.model) - set(model_fields())
         if unknown:
             raise UsageError(f"unknown model settings {sorted(unknown)}; valid: {', '.join(model_fields())}.")
@@ -204,9 +211,26 @@ class TrainConfig:
         except (TypeError, ValueError) as exc:
             raise UsageError(f"invalid model settings {dict(self.model)}: {exc}") from exc
 
+    def _check_conditions(self) -> None:
+        """Normalize `conditions` to RDKit property names (UsageError for others or repeats)."""
+        if self.model.get("cond_encoder") and not self.conditions:
+            raise UsageError("invalid training configuration: the model setting cond_encoder needs conditions.")
+        if not self.conditions:
+            return
+        from molvae import chem  # RDKit: imported only by a conditional run's config
+
+        try:
+            names = tuple(chem.property_name(n) for n in self.conditions)
+        except UsageError as exc:
+            raise UsageError(f"invalid training configuration: conditions: {exc}") from exc
+        if len(set(names)) != len(names):
+            raise UsageError(f"invalid training configuration: conditions repeat: {list(self.conditions)}.")
+        object.__setattr__(self, "conditions", names)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["properties"] = list(self.properties)
+        d["conditions"] = list(self.conditions)
         d["unlabelled"] = list(self.unlabelled)
         d["model"] = dict(self.model)
         return d

@@ -63,10 +63,13 @@ class EpochLog:
         return out
 
 
-def _to_device(enc: batching.EncodedData, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+def _to_device(enc: batching.EncodedData, idx: np.ndarray,
+               device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """ids (B, T), lengths (B,), props (B, P) and c (B, C) (None for an unconditional data set) of rows `idx`."""
     lengths = torch.from_numpy(enc.lengths[idx].astype(np.int64))
     ids = torch.from_numpy(enc.ids[idx, : int(lengths.max())].astype(np.int64))
-    return ids.to(device), lengths.to(device), torch.from_numpy(enc.props[idx]).to(device)
+    conds = torch.from_numpy(enc.conds[idx]).to(device) if enc.conds.shape[1] else None
+    return ids.to(device), lengths.to(device), torch.from_numpy(enc.props[idx]).to(device), conds
 
 
 @torch.no_grad()
@@ -80,11 +83,11 @@ def token_reconstruction_rate(model: VAE, enc: batching.EncodedData, device: tor
     model.eval()
     hits = 0
     for idx in batching.batches(enc.lengths, batch_size, shuffle=False):
-        ids, lengths, _ = _to_device(enc, idx, device)
+        ids, lengths, _, conds = _to_device(enc, idx, device)
         with autocast(device, amp_dtype):
-            mu, _ = model.encode(ids, lengths)
+            mu, _ = model.encode(ids, lengths, conds)
             # ids.size(1) - 1 steps suffice: a longer output has no EOS where the target has one.
-            pred = model.greedy_decode(mu, max_len=ids.size(1))
+            pred = model.greedy_decode(mu, max_len=ids.size(1), c=conds)
         target = ids[:, 1:]
         if pred.size(1) < target.size(1):
             pred = torch.nn.functional.pad(pred, (0, target.size(1) - pred.size(1)), value=model.cfg.pad_id)
@@ -105,11 +108,11 @@ def validation_metrics(model: VAE, val: batching.EncodedData, beta: float, prop_
     kl_dims = torch.zeros(model.cfg.latent_dim, dtype=torch.float64)
     mus, preds, targets = [], [], []
     for bi, idx in enumerate(batching.batches(val.lengths, batch_size, shuffle=False)):
-        ids, lengths, props = _to_device(val, idx, device)
+        ids, lengths, props, conds = _to_device(val, idx, device)
         eps = step_noise(seed + 1_000_003, bi, len(idx), model.cfg.latent_dim).to(device)
         with autocast(device, amp_dtype):
             res = model(ids, lengths, props if prop_names else None, beta=beta, lambda_=prop_weight, eps=eps,
-                        denom=1.0)
+                        denom=1.0, c=conds)
             pred = model.predict_props(res["mu"]).float() if prop_names else None
         sums += np.array([float(res[k]) for k in _KEYS] + [float(res["n_tokens"]), float(res["n_correct"])])
         kl_dims += res["kl_per_dim"].double().cpu()

@@ -8,7 +8,7 @@ saved RNG states after that, so a resumed run continues the interrupted one exac
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from molvae.train.config import ENVIRONMENT_FIELDS, TrainConfig
 from molvae.train.epoch import ProgressReporter
 from molvae.train.schedules import PlateauState
 from molvae.train.state import RunState
-from molvae.train.warm_start import WarmStart, grown_vocabulary, initial_prop_stats, open_init, warm_model
+from molvae.train.warm_start import (WarmStart, grown_vocabulary, initial_cond_stats, initial_prop_stats, open_init,
+                                     warm_model)
 
 __all__ = ["Resume", "open_resume", "open_warm_start", "set_threads", "absolute_data", "TrainData", "load_data",
            "build_model", "restore_run", "prepare_out_dir"]
@@ -117,6 +118,11 @@ class TrainData:
     val: batching.EncodedData | None  # None when val_fraction is 0
     train_smiles: list[str]
     data_hash: str
+    cond_stats: dict[str, tuple[float, float]] = field(default_factory=dict)  # conditions, in c's order
+
+    @property
+    def cond_names(self) -> tuple[str, ...]:
+        return tuple(self.cond_stats)
 
 
 def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: ProgressReporter,
@@ -126,6 +132,9 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
     A resumed run reuses the checkpoint's tokenizer, vocabulary and property statistics, and
     refuses data that differ from the interrupted run's. A warm-started run uses the base model's
     tokenizer, grows its vocabulary by the tokens it lacks and keeps its property statistics.
+    Conditions (`cfg.conditions`) are computed by RDKit for every molecule and standardized like the
+    properties (the training split's mean/std; the checkpoint's on resume; the base's for conditions
+    the base model reads).
     """
     vocab: Vocabulary | None = None
     if resume is not None:
@@ -146,19 +155,36 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
     train_idx, val_idx = batching.split_indices(len(df), cfg.val_fraction, cfg.seed)
     train_smiles = df["smiles"].iloc[train_idx].tolist()
     data_hash = batching.data_hash(train_smiles)
+    conds = _conditions(cfg, df["smiles"].tolist())
     if resume is not None:
         prop_stats = {p["name"]: (p["mean"], p["std"]) for p in resume.saved.get("properties") or []}
+        cond_stats = ckpt.condition_stats(resume.saved)
         if resume.saved.get("data_hash") != data_hash:
             raise CheckpointError(f"the training data differ from those of the run in {resume.path} (data hash "
                                   f"{data_hash[:12]} vs {str(resume.saved.get('data_hash'))[:12]}); cannot resume.")
+        if tuple(cond_stats) != cfg.conditions:
+            raise CheckpointError(f"{resume.path} conditions on {list(cond_stats)}, its configuration on "
+                                  f"{list(cfg.conditions)}; cannot resume.")
     else:
         train_df = df.iloc[train_idx]
         prop_stats = {name: batching.label_stats(train_df[name].to_numpy()) for name in prop_names}
+        cond_stats = {name: batching.label_stats(conds[name].to_numpy()[train_idx]) for name in cfg.conditions}
         if warm is not None:
             prop_stats = initial_prop_stats(warm, prop_stats)
-    enc = batching.encode(df, vocab=vocab, prop_names=prop_names, prop_stats=prop_stats)
+            cond_stats = initial_cond_stats(warm, cond_stats)
+    enc = batching.encode(df, vocab=vocab, prop_names=prop_names, prop_stats=prop_stats, conditions=conds,
+                          cond_stats=cond_stats)
     return TrainData(tokenizer, vocab, prop_names, prop_stats, enc.subset(train_idx),
-                     enc.subset(val_idx) if len(val_idx) else None, train_smiles, data_hash)
+                     enc.subset(val_idx) if len(val_idx) else None, train_smiles, data_hash, cond_stats)
+
+
+def _conditions(cfg: TrainConfig, smiles: list[str]) -> "pd.DataFrame | None":
+    """The raw conditioning properties of every molecule (rows of `smiles`, columns `cfg.conditions`, in the
+    properties' units), computed by RDKit for labelled and unlabelled molecules alike; None without
+    conditions. Kept apart from the property columns: a condition may also be a head target."""
+    if not cfg.conditions:
+        return None
+    return validation._computed_properties(smiles, cfg.conditions, n_jobs=cfg.n_jobs).reset_index(drop=True)
 
 
 def _molecules(cfg: TrainConfig, tokenizer: Tokenizer, vocab: Vocabulary | None, di: DistInfo,
@@ -203,14 +229,15 @@ def build_model(cfg: TrainConfig, data: TrainData, resume: Resume | None, device
     torch.manual_seed(cfg.seed)
     record = resume.saved.get("init") if resume is not None else None
     if warm is not None:
-        model, record = warm_model(warm, data.vocab, data.prop_names, cfg.max_len + 2, device)
+        model, record = warm_model(warm, data.vocab, data.prop_names, cfg.max_len + 2, device, data.cond_names,
+                                   cfg.model.get("cond_encoder"))
     elif resume is not None:
         model = VAE(ModelConfig.from_dict(resume.saved["model"])).to(device)
     else:
         vocab = data.vocab
         model = VAE(ModelConfig(vocab_size=len(vocab), n_props=len(data.prop_names), pad_id=vocab.pad_id,
                                 bos_id=vocab.bos_id, eos_id=vocab.eos_id, max_len=cfg.max_len + 2,
-                                **cfg.model)).to(device)
+                                n_cond=len(data.cond_names), **cfg.model)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return model, optimizer, record
 

@@ -1,9 +1,9 @@
 """molvae: a GRU variational autoencoder for molecules, with a property head for latent-space optimization.
 
 The public API is `load`, `MolVAE`, `optimize`, `evaluate`, `fit`, `TrainConfig` and the module `chem`,
-plus the subpackages `data`, `model`, `train`, `generation`, `optimization`, `evaluation` and `plotting`,
-whose `__init__` modules name their public functions. Heavy modules (torch, RDKit) load on first use, so
-`import molvae` stays fast.
+plus the subpackages `data`, `model`, `train`, `generation`, `analysis`, `optimization`, `evaluation` and
+`plotting`, whose `__init__` modules name their public functions. Heavy modules (torch, RDKit) load on first
+use, so `import molvae` stays fast.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = ["load", "MolVAE", "optimize", "evaluate", "fit", "TrainConfig", "chem", "data", "model", "train",
-           "generation", "optimization", "evaluation", "plotting", "__version__"]
+           "generation", "analysis", "optimization", "evaluation", "plotting", "__version__"]
 
 # public name -> (module, attribute or None for the module itself)
 _LAZY = {
@@ -22,8 +22,8 @@ _LAZY = {
     "evaluate": ("molvae.evaluation.moses", "evaluate"),
     "fit": ("molvae.train.loop", "fit"),
     "TrainConfig": ("molvae.train.config", "TrainConfig"),
-    **{name: (f"molvae.{name}", None) for name in ("chem", "data", "model", "train", "generation", "optimization",
-                                                   "evaluation", "plotting")},
+    **{name: (f"molvae.{name}", None) for name in ("chem", "data", "model", "train", "generation", "analysis",
+                                                   "optimization", "evaluation", "plotting")},
 }
 
 

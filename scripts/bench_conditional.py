@@ -60,7 +60,8 @@ def main() -> None:
     import molvae
     from molvae import chem
     from molvae.data.datasets import embedded_path
-    from molvae.generation.conditions import parse_where, sample_where
+    from molvae.generation.conditional_sampling import sample_where
+    from molvae.generation.conditions import parse_where
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -79,11 +80,11 @@ def main() -> None:
         share = float(inside.mean())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            steered = sample_where(vae, args.n, windows, (), seed=args.seed, max_decodes=40 * args.n,
-                                   temperature=args.temperature)
+            steered = sample_where(vae.codec, vae.prior, args.n, windows, (), seed=args.seed,
+                                   max_decodes=40 * args.n, temperature=args.temperature)
             budget = steered.attrs["n_drawn"]
-            plain = sample_where(vae, 10 * budget, windows, (), seed=args.seed, max_decodes=budget, steer=False,
-                                 temperature=args.temperature)
+            plain = sample_where(vae.codec, vae.prior, 10 * budget, windows, (), seed=args.seed, max_decodes=budget,
+                                 steer=False, temperature=args.temperature)
         rows += [_row(steered, "steered", where, share), _row(plain, "rejection", where, share)]
         ratio = rows[-2]["hit_rate"] / max(rows[-1]["hit_rate"], 1e-9)
         rows[-2]["vs_rejection"] = ratio

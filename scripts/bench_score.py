@@ -96,7 +96,7 @@ def _clean(vae, smiles: list[str], limit: int, seed: int) -> list[str]:
     with chem.rdkit_quiet():
         canon = [chem.canonical(s) for s in dict.fromkeys(smiles)]
     canon = list(dict.fromkeys(c for c in canon if c))
-    known = vae._is_known()
+    known = vae.codec.is_known()
     if known is not None and canon:
         canon = [c for c, k in zip(canon, known(canon)) if not k]
     if len(canon) > limit:

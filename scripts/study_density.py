@@ -28,7 +28,7 @@ import molvae
 from molvae.data import fetch_moses
 from molvae.evaluation.fcd import chemnet_moments, frechet_distance
 from molvae.evaluation.reference import reference_stats
-from molvae.generation.density import encode_posteriors, posterior_draws
+from molvae.generation.density_fit import encode_posteriors, posterior_draws
 from molvae.model.density import fit_mixture, posterior_mixture
 from molvae.runtime import hardware_summary
 

@@ -1,5 +1,5 @@
-"""Anomaly / applicability-domain scores: the raw terms (`molvae.generation.scoring`), the calibrated domain
-(`molvae.generation.domain`) and `MolVAE.score`, on the shipped default model and small fixtures."""
+"""Anomaly / applicability-domain scores: the raw terms (`molvae.analysis.scores`), the calibrated domain
+(`molvae.analysis.domain`) and `MolVAE.score`, on the shipped default model and small fixtures."""
 from __future__ import annotations
 
 import json
@@ -13,10 +13,10 @@ import torch
 import molvae
 from molvae import chem
 from molvae.errors import CheckpointError, DataError
+from molvae.analysis.domain import Domain, calibrate_domain
+from molvae.analysis.scores import FP_BITS, elbo_terms, fingerprint_matrix, nearest_similarity
 from molvae.generation.api import pretrained_dir
-from molvae.generation.domain import Domain, calibrate_domain
 from molvae.generation.inputs import encode_inputs
-from molvae.generation.scoring import FP_BITS, elbo_terms, fingerprint_matrix, nearest_similarity
 
 DATA = Path(__file__).parent / "data"
 MOLECULES = pd.read_csv(DATA / "score_molecules.csv")
@@ -89,7 +89,7 @@ def test_score_is_chunk_independent(shipped: molvae.MolVAE, scored: pd.DataFrame
 
 
 def test_domain_round_trip_and_threshold(shipped: molvae.MolVAE, tmp_path: Path) -> None:
-    domain = calibrate_domain(shipped, TRAIN, n_reference=120, n_calibration=500, quantile=0.9, seed=1)
+    domain = calibrate_domain(shipped.codec, shipped.prior, TRAIN, n_reference=120, n_calibration=500, quantile=0.9, seed=1)
     assert len(domain.reference) == 120 and domain.info["n_calibration"] == 180
     held = [s for s in TRAIN if s not in set(domain.reference)]
     assert len(held) == 180
@@ -106,7 +106,7 @@ def test_domain_round_trip_and_threshold(shipped: molvae.MolVAE, tmp_path: Path)
 
 def test_domain_errors(shipped: molvae.MolVAE, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="at least 100"):
-        calibrate_domain(shipped, TRAIN[:150], n_reference=100, n_calibration=50)
+        calibrate_domain(shipped.codec, shipped.prior, TRAIN[:150], n_reference=100, n_calibration=50)
     (tmp_path / "domain.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(CheckpointError, match="molvae domain"):
         Domain.load(tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from molvae.generation.domain import Domain
+from molvae.analysis.domain import Domain
 
 DATA = Path(__file__).parent / "data"
 MOLECULES = DATA / "score_molecules.csv"

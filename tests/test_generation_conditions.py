@@ -1,5 +1,6 @@
-"""Sampling under property conditions (`molvae.generation.conditions`, `MolVAE.sample(where=...)`,
-`molvae sample --where`), on the shipped default model: parsing, RDKit verification, the budget, exit codes."""
+"""Sampling under property conditions (`molvae.generation.conditions`, `conditional_sampling`, `steered_prior`,
+`MolVAE.sample(where=...)`, `molvae sample --where`), on the shipped default model: parsing, RDKit verification,
+the budget, exit codes."""
 from __future__ import annotations
 
 import math
@@ -51,13 +52,14 @@ def test_sample_where_returns_verified_hits(shipped: molvae.MolVAE) -> None:
 
 def test_steering_beats_rejection_per_decode(shipped: molvae.MolVAE) -> None:
     """The same budget finds more hits with the head's steering than with plain rejection."""
-    from molvae.generation.conditions import sample_where
+    from molvae.generation.conditional_sampling import sample_where
 
     windows = parse_where("logp>=3.6,logp<=5")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        steered = sample_where(shipped, 1000, windows, (), seed=1, max_decodes=300)
-        plain = sample_where(shipped, 1000, windows, (), seed=1, max_decodes=300, steer=False)
+        steered = sample_where(shipped.codec, shipped.prior, 1000, windows, (), seed=1, max_decodes=300)
+        plain = sample_where(shipped.codec, shipped.prior, 1000, windows, (), seed=1, max_decodes=300,
+                             steer=False)
     assert steered.attrs["n_drawn"] == plain.attrs["n_drawn"] == 300
     assert steered.attrs["hits"] >= 2 * max(plain.attrs["hits"], 1)
 
@@ -95,7 +97,7 @@ def test_calibration_anchored_slope_from_a_narrow_band() -> None:
     """Decoded values regress toward the training mean: value = 2.4 + 0.65 (pred - 2.4) + noise. Steered
     draws only cover a narrow band of predictions far from the mean; the fit anchored at the mean still finds
     the slope (a free line through such a band once gave 0.04 with the shipped model)."""
-    from molvae.generation.conditional_prior import Calibration
+    from molvae.generation.steered_prior import Calibration
 
     rng = np.random.default_rng(0)
     pred = rng.uniform(4.0, 4.4, 400)
@@ -110,7 +112,7 @@ def test_calibration_anchored_slope_from_a_narrow_band() -> None:
 
 
 def test_pick_slots_damps_repeated_components() -> None:
-    from molvae.generation.conditional_prior import pick_slots
+    from molvae.generation.steered_prior import pick_slots
 
     rng = np.random.default_rng(0)
     weights = np.array([100.0, 1.0, 1.0, 1.0, 0.0, 1.0])
@@ -126,7 +128,7 @@ def test_pick_slots_damps_repeated_components() -> None:
 def test_steering_calibrates_and_shrinks(shipped: molvae.MolVAE) -> None:
     """The shipped model regresses decoded logP toward the mean: the fitted slope is well below 1, and the
     steered draws stay within the shrunk posterior of the components they come from."""
-    from molvae.generation.conditional_prior import SHRINK, SteeredPrior
+    from molvae.generation.steered_prior import SHRINK, SteeredPrior
 
     windows = parse_where("logp>=3.6,logp<=5")
     with warnings.catch_warnings():
@@ -134,7 +136,7 @@ def test_steering_calibrates_and_shrinks(shipped: molvae.MolVAE) -> None:
         df = shipped.sample(1000, seed=3, where="logp>=3.6,logp<=5", max_decodes=200)
     slope = df.attrs["calibration"]["logp"]["slope"]
     assert 0.3 < slope < 0.95 and df.attrs["calibration"]["logp"]["sigma"] > 0
-    prior = SteeredPrior(shipped, windows, "density")
+    prior = SteeredPrior(shipped.codec, shipped.prior, windows, "density")
     z, pred = prior.draw(64, torch.Generator().manual_seed(0), np.random.default_rng(0))
     used = np.flatnonzero(prior.uses)
     assert z.shape == (64, shipped.latent_dim) and prior.uses.sum() == 64 and prior.uses.max() <= 4

@@ -10,7 +10,7 @@ import pytest
 
 import molvae
 from molvae.errors import DataError, UsageError
-from molvae.generation.density import DensityConfig
+from molvae.generation.density_fit import DensityConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DATA = Path(__file__).parent / "data"

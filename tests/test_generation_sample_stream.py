@@ -1,4 +1,4 @@
-"""Sampling straight to a file in chunks (`molvae.generation.stream`, `molvae sample -o`) and the chunked
+"""Sampling straight to a file in chunks (`molvae.generation.sample_stream`, `molvae sample -o`) and the chunked
 writer under it (`molvae.data.write.MoleculeWriter`), on the shipped default model."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import molvae
 from molvae.data.write import MoleculeWriter, write_molecules
 from molvae.errors import UsageError
-from molvae.generation.stream import chunk_seed, sample_to_file
+from molvae.generation.sample_stream import chunk_seed, sample_to_file
 from molvae.model import inference
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -1,5 +1,6 @@
 """The applicability domain of a model: one `anomaly` score from the raw scores of
-`molvae.generation.scoring`, and the threshold above which a molecule is out of the domain.
+`molvae.analysis.scores`, and the threshold above which a molecule is out of the domain; `score_table` is
+`MolVAE.score`.
 
 How the score is made: each raw score is oriented so that higher means less like the training data
 (NLL per token, KL, minus the log-density, minus the nearest-neighbour similarity), turned into a robust
@@ -17,6 +18,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +28,14 @@ import torch
 
 from molvae import arguments
 from molvae.errors import CheckpointError, DataError
-from molvae.generation.scoring import FP_BITS, fingerprint_matrix, score_terms
+from molvae.analysis.scores import FP_BITS, fingerprint_matrix, score_terms
 
 if TYPE_CHECKING:
-    from molvae.generation.api import MolVAE
+    from molvae.generation.codec import MoleculeCodec
+    from molvae.generation.prior import LatentPrior
 
-__all__ = ["Domain", "ANOMALY_TERMS", "DOMAIN_FILE", "REFERENCE_FILE", "calibrate_domain", "apply_domain"]
+__all__ = ["Domain", "ANOMALY_TERMS", "DOMAIN_FILE", "REFERENCE_FILE", "calibrate_domain", "apply_domain",
+           "score_table"]
 
 DOMAIN_FILE = "domain.json"
 REFERENCE_FILE = "domain_reference.json"
@@ -92,6 +96,11 @@ class Domain:
             fps = stored["fps"]
         return torch.from_numpy(np.unpackbits(fps, axis=1).astype(np.float32))
 
+    @cached_property
+    def reference_matrix(self) -> torch.Tensor:
+        """`reference_fingerprints()`, computed (or read from the cache) once per Domain object."""
+        return self.reference_fingerprints()
+
     # ------------------------------------------------------------------ storage
     def save(self, directory: str | Path) -> None:
         """Write `domain.json` and `domain_reference.json` into a checkpoint directory, atomically."""
@@ -141,10 +150,11 @@ def apply_domain(terms: pd.DataFrame, domain: Domain | None) -> pd.DataFrame:
     return terms
 
 
-def calibrate_domain(vae: MolVAE, smiles: Sequence[str], n_reference: int = 15_000, n_calibration: int = 5_000,
-                     quantile: float = 0.99, seed: int = 0, source: str | None = None,
+def calibrate_domain(codec: MoleculeCodec, prior: LatentPrior, smiles: Sequence[str], n_reference: int = 15_000,
+                     n_calibration: int = 5_000, quantile: float = 0.99, seed: int = 0, source: str | None = None,
                      progress: Callable[[int], None] | None = None) -> Domain:
-    """Calibrate the applicability domain of `vae` on its training molecules `smiles`: a seeded random
+    """Calibrate the applicability domain of a model (`codec` and its latent `prior`) on its training
+    molecules `smiles`: a seeded random
     `n_reference` of them become the nearest-neighbour reference, and `n_calibration` others, scored
     against it, give the term statistics and the threshold (their `quantile` of the anomaly). Molecules
     the model cannot spell are left out of the calibration set. Raises DataError when fewer than 100
@@ -162,7 +172,7 @@ def calibrate_domain(vae: MolVAE, smiles: Sequence[str], n_reference: int = 15_0
     ref = torch.from_numpy(np.unpackbits(ref_fps[ok], axis=1).astype(np.float32))
     parts = []
     for start in range(0, len(held), 2048):
-        parts.append(score_terms(vae, held[start:start + 2048], ref))
+        parts.append(score_terms(codec, prior, held[start:start + 2048], ref))
         if progress is not None:
             progress(len(held[start:start + 2048]))
     terms = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -181,7 +191,24 @@ def calibrate_domain(vae: MolVAE, smiles: Sequence[str], n_reference: int = 15_0
     anomaly = draft.anomaly(terms)
     threshold = float(np.quantile(anomaly, quantile))
     info = {"n_calibration": int(len(terms)), "seed": int(seed), "source": source,
-            "model_density": vae.density_kind,
+            "model_density": prior.kind,
             "calibration_anomaly": {f"p{int(round(q * 100))}": float(np.quantile(anomaly, q))
                                     for q in (0.5, 0.9, 0.95, 0.99)}}
     return Domain(center, scale, threshold, quantile, reference, info)
+
+
+def score_table(codec: MoleculeCodec, prior: LatentPrior, domain: Domain | None, smiles: Sequence[Any],
+                batch_size: int | None = None, chunk_size: int = 4096) -> pd.DataFrame:
+    """`MolVAE.score`: the raw scores (`score_terms`) with `anomaly` and `in_domain` under `domain`, one row per
+    input, in chunks of `chunk_size` molecules (memory bounded by the chunk); see `MolVAE.score` for the columns."""
+    items = list(smiles)
+    size, chunk_size = codec.batch_size(batch_size), arguments.positive_int(chunk_size, "chunk_size")
+    reference = domain.reference_matrix if domain is not None else None
+    parts = [apply_domain(score_terms(codec, prior, items[i:i + chunk_size], reference, size), domain)
+             for i in range(0, len(items), chunk_size)]
+    if not parts:
+        parts = [apply_domain(score_terms(codec, prior, [], reference, size), domain)]
+    df = pd.concat(parts, ignore_index=True)
+    df.insert(0, "row", np.arange(len(df), dtype=np.int64))
+    first = ["row", "smiles", "in_domain", "anomaly", "nll", "kl", "log_density", "nn_similarity"]
+    return df[first + [c for c in df.columns if c not in first]]

@@ -1,5 +1,5 @@
 """Per-molecule scores of how well a model knows a molecule: the ELBO pieces, the latent log-density and
-the nearest-neighbour similarity to training molecules (`score_terms`). `molvae.generation.domain`
+the nearest-neighbour similarity to training molecules (`score_terms`). `molvae.analysis.domain`
 combines them into one anomaly score and an in-domain flag.
 
 Every function works on one chunk of molecules at a time; `MolVAE.score` and `molvae score` feed chunks,
@@ -22,7 +22,8 @@ from molvae.model.inference import autocast
 from molvae.model.vae import kl_divergence
 
 if TYPE_CHECKING:
-    from molvae.generation.api import MolVAE
+    from molvae.generation.codec import MoleculeCodec
+    from molvae.generation.prior import LatentPrior
 
 __all__ = ["TERMS", "FP_RADIUS", "FP_BITS", "elbo_terms", "fingerprint_matrix", "nearest_similarity",
            "score_terms"]
@@ -88,11 +89,11 @@ def nearest_similarity(queries: np.ndarray, reference: torch.Tensor) -> np.ndarr
     return out
 
 
-def score_terms(vae: MolVAE, smiles: Sequence[Any], reference: torch.Tensor | None,
+def score_terms(codec: MoleculeCodec, prior: LatentPrior, smiles: Sequence[Any], reference: torch.Tensor | None,
                 batch_size: int = 1024) -> pd.DataFrame:
     """The raw scores of one chunk of molecules, one row per input in order: `smiles` (as given),
     `reason` ("" for a molecule the model can spell, else why not), `n_tokens` (tokens after BOS), `nll`
-    and `kl` (nats), `log_density` (nats, of the posterior mean under `vae.log_density`) and
+    and `kl` (nats), `log_density` (nats, of the posterior mean under the model's latent prior `prior`) and
     `nn_similarity` (highest Tanimoto to `reference`, unpacked training fingerprints; NaN without one).
     Scores the model cannot compute for a row are NaN; the similarity needs only RDKit. A molecule the
     vocabulary spells only without its stereochemistry or standardized (`encode_inputs`) is scored in
@@ -100,7 +101,7 @@ def score_terms(vae: MolVAE, smiles: Sequence[Any], reference: torch.Tensor | No
     items = list(smiles)
     with warnings.catch_warnings():  # unspellable rows are reported in `reason`, not warned about
         warnings.simplefilter("ignore", RuntimeWarning)
-        enc = encode_inputs(items, vae.tokenizer, vae.vocab, "skip")
+        enc = encode_inputs(items, codec.tokenizer, codec.vocab, "skip")
     n = len(items)
     table = pd.DataFrame({"smiles": pd.Series(items, dtype=object), "reason": ""})
     table.loc[enc.rejected["row"].to_numpy(), "reason"] = enc.rejected["reason"].to_numpy()
@@ -111,13 +112,13 @@ def score_terms(vae: MolVAE, smiles: Sequence[Any], reference: torch.Tensor | No
     n_tokens = np.zeros(n, dtype=np.int64)
     values = {name: np.full(n, np.nan) for name in TERMS}
     if enc.ids:
-        mu, nll, kl = elbo_terms(vae.model, enc.ids, batch_size, vae.precision)
+        mu, nll, kl = elbo_terms(codec.model, enc.ids, batch_size, codec.precision)
         n_tokens[enc.rows] = [len(s) - 1 for s in enc.ids]
         values["nll"][enc.rows], values["kl"][enc.rows] = nll, kl
-        values["log_density"][enc.rows] = vae.log_density(mu)
+        values["log_density"][enc.rows] = prior.log_density(torch.from_numpy(mu))
         # Spelled but longer than anything the decoder may generate: scored, yet outside the domain.
-        long_rows = enc.rows[n_tokens[enc.rows] + 1 > vae.max_len]
-        table.loc[long_rows, "reason"] = f"longer than the model's {vae.max_len} tokens"
+        long_rows = enc.rows[n_tokens[enc.rows] + 1 > codec.max_len]
+        table.loc[long_rows, "reason"] = f"longer than the model's {codec.max_len} tokens"
     if reference is not None:
         fps, ok = fingerprint_matrix(scored)
         sim = nearest_similarity(fps, reference)

@@ -1,6 +1,6 @@
 """`molvae density`: fit (or refit) a model's learned latent density, the default sampling prior.
 
-`register(app)` adds the command. It reads the molecules, calls `molvae.generation.density.fit_density`
+`register(app)` adds the command. It reads the molecules, calls `molvae.generation.density_fit.fit_density`
 and writes `density.safetensors` + `density.json` into the checkpoint directory (or `--out`).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def density(
     from molvae.data.datasets import dataset_path
     from molvae.data.read import read_table
     from molvae.errors import UsageError
-    from molvae.generation.density import DensityConfig, fit_density
+    from molvae.generation.density_fit import DensityConfig, fit_density
 
     config = DensityConfig(kind=kind, n_molecules=n, candidates=tuple(components), source=source, seed=seed)
     vae = load_model(model, device, "auto", 0)
@@ -45,7 +45,7 @@ def density(
     t0 = time.perf_counter()
     err_console().print(f"making the {kind} latent density of {vae.name} from {min(n, len(table)):,} molecules "
                         f"of {data}")
-    fitted = fit_density(vae, table[col].tolist(), config, verbose=True)
+    fitted = fit_density(vae.codec, table[col].tolist(), config, verbose=True)
     fitted.save(target)
     err_console().print(f"kept {fitted.n_components:,} components (held-out log-likelihood "
                         f"{fitted.info['heldout_loglik']:.2f} nats per latent), {time.perf_counter() - t0:.0f} s; "

@@ -79,11 +79,11 @@ def sample(
 
 def _sample_stream(vae: object, output: Path, n: int, chunk_size: int, seed: int | None, args: dict,
                    settings: dict) -> None:
-    """`sample -o FILE`: chunks straight to the file (`molvae.generation.stream.sample_to_file`)."""
+    """`sample -o FILE`: chunks straight to the file (`molvae.generation.sample_stream.sample_to_file`)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from molvae.data.write import write_record
-    from molvae.generation.stream import sample_to_file
+    from molvae.generation.sample_stream import sample_to_file
 
     with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console(), transient=True, disable=n <= chunk_size) as bar, reported_warnings():

@@ -1,6 +1,7 @@
-"""Streaming molecules through the model chunk by chunk, for `molvae score` and `molvae predict`: a file is
-read, processed and written one chunk at a time (memory bounded by the chunk, not the file); SMILES given
-on the command line go through the same path as one small table.
+"""Streaming input molecules through the model chunk by chunk, for `molvae score` and `molvae predict`: a
+file is read, processed and written one chunk at a time (memory bounded by the chunk, not the file); SMILES
+given on the command line go through the same path as one small table. (Sampled molecules stream into a
+file through `molvae.generation.sample_stream`.)
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from molvae.cli.common import BATCH, DEVICE, MODEL, PRECISION, count_phrase, err_console
-from molvae.cli.streaming import CHUNK, INPUTS, SMILES_COL, finish, start, stream_chunks
+from molvae.cli.input_stream import CHUNK, INPUTS, SMILES_COL, finish, start, stream_chunks
 
 if TYPE_CHECKING:
     import pandas as pd

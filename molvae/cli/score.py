@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from molvae.cli.common import BATCH, DEVICE, MODEL, PRECISION, count_phrase, err_console, load_model
-from molvae.cli.streaming import CHUNK, INPUTS, SMILES_COL, finish, start, stream_chunks
+from molvae.cli.input_stream import CHUNK, INPUTS, SMILES_COL, finish, start, stream_chunks
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +68,7 @@ def domain(
     from molvae.data.datasets import dataset_path
     from molvae.data.read import read_table
     from molvae.errors import UsageError
-    from molvae.generation.domain import calibrate_domain
+    from molvae.analysis.domain import calibrate_domain
 
     vae = load_model(model, device, "auto", 1)
     target = out or vae.path
@@ -77,7 +77,8 @@ def domain(
     table, col = read_table(dataset_path(data, "train"), smiles_col)
     t0 = time.perf_counter()
     err_console().print(f"calibrating the domain of {vae.name} on {len(table):,} molecules of {data}")
-    fitted = calibrate_domain(vae, table[col].tolist(), n_reference, n_calibration, quantile, seed, source=data)
+    fitted = calibrate_domain(vae.codec, vae.prior, table[col].tolist(), n_reference, n_calibration, quantile, seed,
+                              source=data)
     fitted.save(target)
     err_console().print(f"threshold {fitted.threshold:.3f} (the {quantile:g} quantile of "
                         f"{fitted.info['n_calibration']:,} held-out training molecules), "

@@ -1,9 +1,12 @@
 """The notebook API: `molvae.load()` returns a `MolVAE`, which samples, encodes, decodes,
-reconstructs, interpolates, explores neighbourhoods and predicts properties.
+reconstructs, interpolates, explores neighbourhoods, predicts properties and scores molecules.
 
-Every method that returns molecules returns a DataFrame with `smiles`, `valid`,
-`canonical`, the requested RDKit properties and `novel` (when the training set is known);
-see `molvae.generation.table`. Decoding is batched on the model's device (`molvae.model.inference`);
+A `MolVAE` holds its parts and adds the checked, documented methods on top of them: the `MoleculeCodec`
+(`codec`: network, tokenizer and vocabulary on a device; the batched steps between molecules and latents),
+the `LatentPrior` (`prior`: the learned latent density or N(0, I)) and the applicability `Domain`
+(`domain`, from `molvae.analysis`). Every method that returns molecules returns a DataFrame with `smiles`,
+`valid`, `canonical`, the requested RDKit properties and `novel` (when the training set is known); see
+`molvae.generation.molecule_table`. Decoding is batched on the model's device (`molvae.model.inference`);
 RDKit work runs in `n_jobs` processes for long lists.
 """
 from __future__ import annotations
@@ -19,17 +22,17 @@ import pandas as pd
 import torch
 
 from molvae import arguments, chem, runtime
-from molvae.model import inference
-from molvae.generation.table import ids_to_tokens, molecule_table, property_names, to_smiles
-from molvae.generation.inputs import EncodedInputs, encode_batched, encode_inputs
-from molvae.errors import CheckpointError, DataError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
-from molvae.generation.density import LatentPrior
-from molvae.model.density import LatentDensity
+from molvae.errors import DataError, UsageError
+from molvae.generation.codec import MoleculeCodec
+from molvae.generation.molecule_table import property_names
+from molvae.generation.prior import LatentPrior
+from molvae.model import inference
 from molvae.model.checkpoint import DEFAULT_MODEL, load_checkpoint, pretrained_dir, resolve_model
+from molvae.model.density import LatentDensity
 
 if TYPE_CHECKING:
-    from molvae.generation.domain import Domain
+    from molvae.analysis.domain import Domain
 
 __all__ = ["MolVAE", "load", "DEFAULT_MODEL", "pretrained_dir"]
 
@@ -48,7 +51,9 @@ def load(name_or_path: str | Path | None = None, device: str = "auto", precision
     """
     path = resolve_model(name_or_path)
     dev = runtime.resolve_device(device)
-    from molvae.generation.domain import Domain
+    # Imported here: molvae.analysis imports molvae.generation (through the package), so a module-level
+    # import would make `import molvae.analysis` find this module half-initialized.
+    from molvae.analysis.domain import Domain
 
     model, meta = load_checkpoint(path, device=dev)
     return MolVAE(
@@ -62,47 +67,44 @@ def _fresh_seed() -> int:
     return int(np.random.SeedSequence().generate_state(1)[0])
 
 
-class MolVAE(LatentPrior):
+def _codec_attribute(name: str, doc: str) -> property:
+    """A read-only attribute of the model that is its codec's."""
+    return property(lambda self: getattr(self.codec, name), doc=doc)
+
+
+class MolVAE:
     """A trained VAE with its tokenizer and vocabulary, ready for generation.
 
     Construct with `molvae.load`, or directly from an in-memory `VAE` (e.g. after training).
     prop_stats: {property name: (mean, std)} used to standardize the property head targets.
     train_hashes / is_known: the training set, for the `novel` column (optional).
     density: the learned latent density (`LatentDensity`), the default sampling prior; None for N(0, I).
-    domain: the calibrated applicability domain (`molvae.generation.domain.Domain`) used by `score`; None
+    domain: the calibrated applicability domain (`molvae.analysis.Domain`) used by `score`; None
     when the model has none (then `score` gives the raw scores without `anomaly` and `in_domain`).
+    Its parts: `codec` (`MoleculeCodec`), `prior` (`LatentPrior`, holding `density`) and `domain`.
     """
+
+    model = _codec_attribute("model", "The VAE (`molvae.model.vae.VAE`), on `device`, in eval mode.")
+    tokenizer = _codec_attribute("tokenizer", "The model's `Tokenizer` (SMILES or SELFIES).")
+    vocab = _codec_attribute("vocab", "The model's `Vocabulary`.")
+    device = _codec_attribute("device", "The torch device the model runs on.")
+    precision = _codec_attribute("precision", "\"fp32\" or \"bf16\", as resolved for the device.")
+    prop_stats = _codec_attribute("prop_stats", "{property: (mean, std)} of the property head's targets.")
+    prop_names = _codec_attribute("prop_names", "The properties the head predicts, in its output order.")
+    train_hashes = _codec_attribute("train_hashes", "Hashes of the training set (the `novel` column), or None.")
+    n_jobs = _codec_attribute("n_jobs", "Processes for RDKit work (None: all cores, for long lists only).")
+    latent_dim = _codec_attribute("latent_dim", "Dimensions of a latent vector.")
+    max_len = _codec_attribute("max_len", "Longest decoded sequence in tokens, BOS and EOS included.")
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, vocab: Vocabulary,
                  prop_stats: Mapping[str, tuple[float, float]] | None = None,
                  train_hashes: Any = None, name: str | None = None, path: Path | None = None,
                  device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None,
                  density: LatentDensity | None = None, domain: Domain | None = None):
-        if model.cfg.vocab_size != len(vocab):
-            raise CheckpointError(f"model vocabulary size {model.cfg.vocab_size} != vocabulary {len(vocab)}")
-        self.device = runtime.resolve_device(device)
-        self.model = model.to(self.device).eval()
-        self.tokenizer, self.vocab = tokenizer, vocab
-        self.prop_stats = dict(prop_stats or {})
-        self.prop_names = tuple(self.prop_stats)
-        self.train_hashes = train_hashes
-        self.name, self.path = name, path
-        self.precision = inference.resolve_precision(arguments.choice(precision, "precision", inference.PRECISIONS),
-                                                    self.device)
-        self.n_jobs = n_jobs
-        self.density = density
+        self.codec = MoleculeCodec(model, tokenizer, vocab, prop_stats, train_hashes, device, precision, n_jobs)
+        self.prior = LatentPrior(self.codec.latent_dim, density)
         self.domain = domain
-        self._reference: tuple[Any, torch.Tensor] | None = None  # (domain, its unpacked fingerprints)
-
-    # ----------------------------------------------------------------- basics
-    @property
-    def latent_dim(self) -> int:
-        return int(self.model.cfg.latent_dim)
-
-    @property
-    def max_len(self) -> int:
-        """Longest decoded sequence in tokens, BOS and EOS included."""
-        return int(self.model.cfg.max_len)
+        self.name, self.path = name, path
 
     def __repr__(self) -> str:
         props = ", ".join(self.prop_names) or "none"
@@ -111,66 +113,44 @@ class MolVAE(LatentPrior):
                 f"latent {self.latent_dim}, properties {props}, {n / 1e6:.2f}M parameters, "
                 f"{self.device.type}/{self.precision})")
 
-    def _is_known(self) -> Any:
-        """Training-set lookup for the `novel` column, or None when the training set is unknown."""
-        if self.train_hashes is None:
-            return None
-        from molvae.files import smiles_hash
+    # ------------------------------------------------------------ the prior
+    @property
+    def density(self) -> LatentDensity | None:
+        """The learned latent density, the default sampling prior; None for a model without one."""
+        return self.prior.density
 
-        known = np.sort(np.asarray(self.train_hashes, dtype=np.uint64))
+    @density.setter
+    def density(self, density: LatentDensity | None) -> None:
+        self.prior.density = density
 
-        def is_known(canonical: Sequence[str]) -> np.ndarray:
-            h = np.fromiter((smiles_hash(s) for s in canonical), dtype=np.uint64, count=len(canonical))
-            pos = np.minimum(np.searchsorted(known, h), max(len(known) - 1, 0))
-            return (known[pos] == h) if len(known) else np.zeros(len(h), dtype=bool)
-        return is_known
+    @property
+    def density_kind(self) -> str:
+        """The learned density's kind ("posterior-mixture", "gaussian-mixture"), or "standard-normal"."""
+        return self.prior.kind
 
-    def _jobs(self, n_jobs: int | None) -> int | None:
-        return self.n_jobs if n_jobs is None else n_jobs
+    def draw_latents(self, n: int, generator: torch.Generator, prior: str = "density") -> torch.Tensor:
+        """n latents (n, latent_dim) float32 on CPU from the learned density or N(0, I) ("standard")."""
+        return self.prior.draw(n, generator, prior)
 
-    def _table(self, ids: np.ndarray, properties: Sequence[str] | str | None, n_jobs: int | None) -> pd.DataFrame:
-        return molecule_table(ids_to_tokens(ids, self.vocab), self.tokenizer, property_names(properties),
-                              self._jobs(n_jobs), self._is_known())
+    def log_density(self, z: Any) -> np.ndarray:
+        """Log-density (n,) float64, nats, of latents z (n, latent_dim) under the learned latent density
+        (or under N(0, I) for a model without one: `density_kind` says which)."""
+        return self.prior.log_density(self.codec.as_latents(z))
 
-    def _batch_size(self, batch_size: int | None) -> int:
-        """Default 1024 latents at once on CPU, 8192 on a GPU."""
-        if batch_size is None:
-            return 1024 if self.device.type == "cpu" else 8192
-        return arguments.positive_int(batch_size, "batch_size")
+    def fit_density(self, smiles: Sequence[str], config: Any = None, save: bool = False) -> Any:
+        """Fit the learned latent density to the posterior of `smiles` (normally the training molecules;
+        see `molvae.generation.density_fit.DensityConfig`), make it this model's default prior and, with
+        `save=True`, write it into the model's checkpoint directory. Returns the `LatentDensity`."""
+        from molvae.generation.density_fit import DensityConfig, fit_density
+
+        if save and self.path is None:
+            raise UsageError("this model has no checkpoint directory to save its density in")
+        self.prior.density = fit_density(self.codec, smiles, config or DensityConfig())
+        if save:
+            self.prior.density.save(self.path)
+        return self.prior.density
 
     # ------------------------------------------------------------- decoding
-    def _decode_ids(self, z: torch.Tensor, method: str, temperature: float, seed: int, beam_width: int,
-                    batch_size: int | None, max_len: int | None = None) -> np.ndarray:
-        """Decode CPU latents (n, Z) -> ids (n, L) int64 (see `inference.decode`); the decoding
-        arguments are checked here, once, for every public method that decodes."""
-        arguments.choice(method, "method", inference.METHODS)
-        temperature = arguments.temperature(temperature)
-        if method == "beam":
-            beam_width = arguments.positive_int(beam_width, "beam_width")
-        if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer))
-                                    or max_len < 2):
-            raise UsageError(f"max_len must be an integer of at least 2 (BOS and EOS), got {max_len!r}")
-        return inference.decode(self.model, z, method, temperature, seed, beam_width, self._batch_size(batch_size),
-                               max_len, self.precision, banned=(self.vocab.unk_id,))
-
-    def _as_latents(self, z: Any) -> torch.Tensor:
-        """Latents as a float32 CPU tensor (n, Z); a single vector (Z,) becomes (1, Z)."""
-        try:
-            arr = torch.as_tensor(np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z,
-                                             dtype=np.float32))
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"z must be a numeric array of shape (n, {self.latent_dim}): {exc}") from exc
-        if arr.ndim == 1:
-            arr = arr.unsqueeze(0)
-        if arr.ndim != 2 or arr.size(1) != self.latent_dim:
-            raise UsageError(
-                f"z has shape {tuple(arr.shape)}, but this model's latent vectors have {self.latent_dim} "
-                f"dimensions: pass an array of shape (n, {self.latent_dim})"
-            )
-        if not bool(torch.isfinite(arr).all()):
-            raise UsageError("z contains NaN or infinite values")
-        return arr
-
     def sample(self, n: int, temperature: float = 1.0, seed: int | None = None, method: str = "multinomial",
                beam_width: int = 5, batch_size: int | None = None,
                properties: Sequence[str] | None = _DEFAULT_PROPERTIES, unique_valid: bool = False,
@@ -194,61 +174,34 @@ class MolVAE(LatentPrior):
         `df.attrs` then also holds where, hits, hit_rate (hits per decoded latent), rounds and steered.
         """
         n = arguments.positive_int(n, "n")
-        prior = self._prior_name(prior)
+        prior = self.prior.choose(prior, self.name, self.path)
         names = property_names(properties)
         seed = _fresh_seed() if seed is None else int(seed)
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(seed)
         if where is not None:
-            from molvae.generation.conditions import parse_where, sample_where
+            from molvae.generation.conditional_sampling import sample_where
+            from molvae.generation.conditions import parse_where
 
             windows = parse_where(where, self.prop_names)
             arguments.choice(method, "method", inference.METHODS)
             arguments.temperature(temperature)
             budget = None if max_decodes is None else arguments.positive_int(max_decodes, "max_decodes")
-            df = sample_where(self, int(n), windows, names, seed, temperature, method, beam_width, batch_size,
-                              max_len, n_jobs, prior, unique_valid, budget)
+            df = sample_where(self.codec, self.prior, int(n), windows, names, seed, temperature, method, beam_width,
+                              batch_size, max_len, n_jobs, prior, unique_valid, budget)
             drawn = int(df.attrs["n_drawn"])
         elif not unique_valid:
             z = self.draw_latents(int(n), gen, prior)
-            ids = self._decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len)
-            df, drawn = self._table(ids, names, n_jobs), int(n)
+            ids = self.codec.decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len)
+            df, drawn = self.codec.table(ids, names, n_jobs), int(n)
         else:
-            df, drawn = self._sample_unique(int(n), gen, method, temperature, seed, beam_width, batch_size,
-                                            names, max_len, n_jobs, prior)
+            from molvae.generation.distinct_sampling import sample_distinct
+
+            df, drawn = sample_distinct(self.codec, self.prior, int(n), gen, method, temperature, seed, beam_width,
+                                        batch_size, names, max_len, n_jobs, prior)
         df.attrs.update(seed=seed, method=method, temperature=float(temperature), prior=prior, n_drawn=drawn,
                         seconds=time.perf_counter() - t0)
         return df
-
-    def _sample_unique(self, n: int, gen: torch.Generator, method: str, temperature: float, seed: int,
-                       beam_width: int, batch_size: int | None, names: tuple[str, ...], max_len: int | None,
-                       n_jobs: int | None, prior: str) -> tuple[pd.DataFrame, int]:
-        kept: list[pd.DataFrame] = []
-        seen: set[str] = set()
-        found, drawn, budget, round_ = 0, 0, 20 * n, 0
-        while found < n and drawn < budget:
-            # Ask for what is missing plus a margin for invalid and repeated draws.
-            m = min(budget - drawn, max(64, int((n - found) * 1.3)))
-            z = self.draw_latents(m, gen, prior)
-            ids = self._decode_ids(z, method, temperature, inference.sub_seed(seed, 1_000_003, round_), beam_width,
-                                   batch_size, max_len)
-            part = self._table(ids, (), n_jobs)
-            drawn, round_ = drawn + m, round_ + 1
-            fresh = part["valid"].to_numpy() & ~part["canonical"].duplicated().to_numpy()
-            fresh &= ~part["canonical"].isin(seen).to_numpy()
-            part = part[fresh].head(n - found)
-            seen.update(part["canonical"])
-            kept.append(part)
-            found += len(part)
-        df = pd.concat(kept, ignore_index=True)
-        if found < n:
-            warnings.warn(f"only {found} distinct valid molecules in {drawn} draws (asked for {n})",
-                          RuntimeWarning, stacklevel=3)
-        if names:
-            values = chem.properties(df["canonical"].tolist(), names, n_jobs=self._jobs(n_jobs))
-            cols = [c for c in df.columns if c != "novel"]
-            df = pd.concat([df[cols], values, df[["novel"]] if "novel" in df else None], axis=1)
-        return df, drawn
 
     def decode(self, z: Any, method: str = "greedy", temperature: float = 1.0, seed: int | None = None,
                beam_width: int = 5, batch_size: int | None = None, max_len: int | None = None) -> list[str]:
@@ -258,22 +211,19 @@ class MolVAE(LatentPrior):
         are returned as decoded (SELFIES converted to SMILES), not validated; see `sample`'s
         table for validity.
         """
-        zt = self._as_latents(z)
+        zt = self.codec.as_latents(z)
         seed = _fresh_seed() if seed is None else int(seed)
-        ids = self._decode_ids(zt, method, temperature, seed, beam_width, batch_size, max_len)
-        return self._strings(ids)
-
-    def _strings(self, ids: np.ndarray) -> list[str]:
-        return [to_smiles(toks, self.tokenizer) for toks in ids_to_tokens(ids, self.vocab)]
+        ids = self.codec.decode_ids(zt, method, temperature, seed, beam_width, batch_size, max_len)
+        return self.codec.strings(ids)
 
     def decode_table(self, z: Any, method: str = "greedy", temperature: float = 1.0, seed: int | None = None,
                      beam_width: int = 5, batch_size: int | None = None,
                      properties: Sequence[str] | None = _DEFAULT_PROPERTIES, n_jobs: int | None = None) -> pd.DataFrame:
         """Like `decode`, but returns the molecule table (smiles, valid, canonical, properties, novel)."""
-        zt = self._as_latents(z)
+        zt = self.codec.as_latents(z)
         seed = _fresh_seed() if seed is None else int(seed)
-        ids = self._decode_ids(zt, method, temperature, seed, beam_width, batch_size)
-        return self._table(ids, properties, n_jobs)
+        ids = self.codec.decode_ids(zt, method, temperature, seed, beam_width, batch_size)
+        return self.codec.table(ids, properties, n_jobs)
 
     # ------------------------------------------------------------- encoding
     def encode(self, smiles: str | Sequence[str], sample: bool = False, on_invalid: str = "error",
@@ -291,21 +241,13 @@ class MolVAE(LatentPrior):
         return_rows=True also returns the input indices of the rows encoded, int64 (m,).
         """
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        enc, mu, logvar = self._encode_checked(items, on_invalid, strict, batch_size)
+        enc, mu, logvar = self.codec.encode_checked(items, on_invalid, strict, batch_size)
         z = mu
         if sample:
             gen = torch.Generator().manual_seed(_fresh_seed() if seed is None else int(seed))
             eps = torch.randn(mu.shape, generator=gen).numpy()
             z = (mu + np.exp(0.5 * logvar) * eps).astype(np.float32)
         return (z, enc.rows) if return_rows else z
-
-    def _encode_checked(self, items: list[Any], on_invalid: str, strict: bool,
-                        batch_size: int | None) -> tuple[EncodedInputs, np.ndarray, np.ndarray]:
-        """The checked inputs (rows, the SMILES encoded, stereo/standardization flags) and their posterior
-        means and log-variances (m, latent_dim)."""
-        enc = encode_inputs(items, self.tokenizer, self.vocab, on_invalid, bool(strict))
-        mu, logvar = encode_batched(self.model, enc.ids, self._batch_size(batch_size), self.precision)
-        return enc, mu, logvar
 
     def _encode_one(self, smiles: str, what: str) -> np.ndarray:
         try:
@@ -327,10 +269,10 @@ class MolVAE(LatentPrior):
         see `encode`, which also explains `strict`).
         """
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        enc, z, _ = self._encode_checked(items, on_invalid, strict, batch_size)
+        enc, z, _ = self.codec.encode_checked(items, on_invalid, strict, batch_size)
         seed = _fresh_seed() if seed is None else int(seed)
-        ids = self._decode_ids(torch.from_numpy(z), method, 1.0, seed, beam_width, batch_size)
-        df = self._table(ids, properties, n_jobs)
+        ids = self.codec.decode_ids(torch.from_numpy(z), method, 1.0, seed, beam_width, batch_size)
+        df = self.codec.table(ids, properties, n_jobs)
         df.insert(0, "row", enc.rows)
         df.insert(1, "input", pd.Series([items[i] for i in enc.rows], dtype=object))
         df.insert(2, "output", df["smiles"])
@@ -403,12 +345,19 @@ class MolVAE(LatentPrior):
         input: NaN predictions and a `reason` column, "" or why not). domain=True adds `in_domain` and
         `anomaly` after `smiles`, as `score` computes them (a row without a prediction is never in the
         domain; empty, with a warning, for a model without a calibrated domain), and `reason`.
-        See `molvae.generation.predict`.
+        See `molvae.analysis.predict`.
         """
-        from molvae.generation.predict import predict_table
+        from molvae.analysis.predict import predict_table
+
+        def score(inputs: list[Any]) -> pd.DataFrame:
+            if self.domain is None:  # stacklevel: score <- predict_table <- predict <- the caller
+                warnings.warn(f"model {self.name} has no calibrated domain: anomaly and in_domain are left empty "
+                              "(calibrate it with MolVAE.calibrate_domain or `molvae domain`)", RuntimeWarning,
+                              stacklevel=4)
+            return self.score(inputs, batch_size=batch_size)
 
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        return predict_table(self, items, on_invalid, rdkit, batch_size, strict, domain)
+        return predict_table(self.codec, items, on_invalid, rdkit, batch_size, strict, score if domain else None)
 
     # ------------------------------------------------------- applicability
     def score(self, smiles: str | Sequence[str], batch_size: int | None = None,
@@ -424,39 +373,21 @@ class MolVAE(LatentPrior):
         model cannot spell the molecule). Without a calibrated domain (`calibrate_domain`), `anomaly`,
         `in_domain` and `nn_similarity` are missing. Runs in chunks of `chunk_size` molecules.
         """
-        from molvae.generation.domain import apply_domain
-        from molvae.generation.scoring import score_terms
+        from molvae.analysis.domain import score_table
 
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        size, chunk_size = self._batch_size(batch_size), arguments.positive_int(chunk_size, "chunk_size")
-        reference = self._domain_reference()
-        parts = [apply_domain(score_terms(self, items[i:i + chunk_size], reference, size), self.domain)
-                 for i in range(0, len(items), chunk_size)]
-        if not parts:
-            parts = [apply_domain(score_terms(self, [], reference, size), self.domain)]
-        df = pd.concat(parts, ignore_index=True)
-        df.insert(0, "row", np.arange(len(df), dtype=np.int64))
-        first = ["row", "smiles", "in_domain", "anomaly", "nll", "kl", "log_density", "nn_similarity"]
-        return df[first + [c for c in df.columns if c not in first]]
-
-    def _domain_reference(self) -> torch.Tensor | None:
-        """The domain's reference fingerprints, computed (or read from the cache) once per domain."""
-        if self.domain is None:
-            return None
-        if self._reference is None or self._reference[0] is not self.domain:
-            self._reference = (self.domain, self.domain.reference_fingerprints())
-        return self._reference[1]
+        return score_table(self.codec, self.prior, self.domain, items, batch_size, chunk_size)
 
     def calibrate_domain(self, smiles: Sequence[str], n_reference: int = 15_000, n_calibration: int = 5_000,
                          quantile: float = 0.99, seed: int = 0, save: bool = False) -> Domain:
         """Calibrate the applicability domain on the model's training molecules `smiles` (see
-        `molvae.generation.domain.calibrate_domain`), make it this model's and, with `save=True`, write
+        `molvae.analysis.domain.calibrate_domain`), make it this model's and, with `save=True`, write
         it into the checkpoint directory. Returns the `Domain`."""
-        from molvae.generation.domain import calibrate_domain
+        from molvae.analysis.domain import calibrate_domain
 
         if save and self.path is None:
             raise UsageError("this model has no checkpoint directory to save its domain in")
-        domain = calibrate_domain(self, list(smiles), n_reference, n_calibration, quantile, seed)
+        domain = calibrate_domain(self.codec, self.prior, list(smiles), n_reference, n_calibration, quantile, seed)
         self.domain = domain
         if save:
             domain.save(self.path)

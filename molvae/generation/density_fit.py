@@ -1,6 +1,6 @@
 """Fitting a model's latent density (`molvae.model.density.LatentDensity`) to the posterior of its
-training molecules: `fit_density(vae, smiles, DensityConfig())`, used by `molvae density`, by
-`molvae train` at the end of a run and by `MolVAE.fit_density`."""
+training molecules: `fit_density(codec, smiles, DensityConfig())`, used by `molvae density`, by
+`molvae train` at the end of a run and by `MolVAE.fit_density` (which makes it the model's latent prior)."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,9 +18,9 @@ from molvae.generation.inputs import encode_batched, encode_inputs
 from molvae.model.density import LatentDensity, posterior_mixture, select_mixture
 
 if TYPE_CHECKING:
-    from molvae.generation.api import MolVAE
+    from molvae.generation.codec import MoleculeCodec
 
-__all__ = ["DensityConfig", "fit_density", "encode_posteriors", "posterior_draws", "LatentPrior", "KINDS", "SOURCES"]
+__all__ = ["DensityConfig", "fit_density", "encode_posteriors", "posterior_draws", "KINDS", "SOURCES"]
 
 SOURCES = ("posterior", "means")
 KINDS = ("posterior-mixture", "gaussian-mixture")
@@ -67,9 +67,11 @@ def _progress(show: bool) -> Any:
                     disable=not show)
 
 
-def encode_posteriors(vae: MolVAE, smiles: Sequence[str], progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def encode_posteriors(vae: MoleculeCodec, smiles: Sequence[str],
+                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances (m, D) float64 of the molecules the vocabulary can spell (the
-    others are left out), in chunks with a progress bar (unless `progress` is False)."""
+    others are left out), in chunks with a progress bar (unless `progress` is False). `vae`: a
+    `MoleculeCodec`, or a `MolVAE` (which has the same model, tokenizer, vocab, precision and latent_dim)."""
     mus, logvars = [], []
     with _progress(progress) as bar:
         task = bar.add_task("encoding", total=len(smiles))
@@ -94,11 +96,12 @@ def posterior_draws(mu: np.ndarray, logvar: np.ndarray, seed: int) -> np.ndarray
     return mu + np.exp(0.5 * logvar) * eps
 
 
-def fit_density(vae: MolVAE, smiles: Sequence[str], config: DensityConfig = DensityConfig(),
+def fit_density(vae: MoleculeCodec, smiles: Sequence[str], config: DensityConfig = DensityConfig(),
                 data_hash: str | None = None, verbose: bool = False, progress: bool = True) -> LatentDensity:
-    """Make the latent density of `vae` from `smiles` (the model's training molecules; see `DensityConfig`)
-    and attach it (`vae.density`); returns it. `info["heldout_loglik"]` is the mean log-density (nats per
-    latent) of posterior draws of held-out molecules. Raises DataError with too few encodable molecules."""
+    """Make the latent density of `vae` (a `MoleculeCodec` or a `MolVAE`) from `smiles` (the model's
+    training molecules; see `DensityConfig`) and return it; `MolVAE.fit_density` also makes it the model's
+    prior. `info["heldout_loglik"]` is the mean log-density (nats per latent) of posterior draws of held-out
+    molecules. Raises DataError with too few encodable molecules."""
     rng = np.random.default_rng(config.seed)
     items = [s for s in smiles if isinstance(s, str)]
     n_want = int(round(config.n_molecules / (1.0 - config.heldout_fraction)))
@@ -128,53 +131,4 @@ def fit_density(vae: MolVAE, smiles: Sequence[str], config: DensityConfig = Dens
         density, _ = select_mixture(z_fit, z_held, config.candidates, seed=config.seed, progress=report)
         info = dict(density.info)
     info.update(config=config.to_dict(), n_encoded=int(len(mu)), data_hash=data_hash)
-    density = dataclasses.replace(density, info=info)
-    vae.density = density
-    return density
-
-
-class LatentPrior:
-    """`MolVAE`'s side of the latent density: which prior to sample from, draws, log-density, fitting.
-    Expects `density`, `latent_dim`, `name`, `path` and `_as_latents` on the class it is mixed into."""
-
-    density: LatentDensity | None
-
-    def _prior_name(self, prior: str | None) -> str:
-        if prior is None:
-            return "density" if self.density is not None else "standard"
-        arguments.choice(prior, "prior", ("density", "standard"))
-        if prior == "density" and self.density is None:
-            raise UsageError(f"model {self.name or ''} has no latent density: fit one with `molvae density "
-                             f"{self.path or 'MODEL'}` (or MolVAE.fit_density), or sample with prior='standard'")
-        return prior
-
-    def draw_latents(self, n: int, generator: torch.Generator, prior: str = "density") -> torch.Tensor:
-        """n latents (n, latent_dim) float32 on CPU from the learned density or N(0, I) ("standard")."""
-        if prior == "density":
-            return self.density.sample(n, generator)
-        return torch.randn(n, self.latent_dim, generator=generator)
-
-    def log_density(self, z: Any) -> np.ndarray:
-        """Log-density (n,) float64, nats, of latents z (n, latent_dim) under the learned latent density
-        (or under N(0, I) for a model without one: `density_kind` says which)."""
-        zt = self._as_latents(z).double()
-        with torch.no_grad():
-            if self.density is not None:
-                return self.density.log_prob(zt).numpy()
-            return (-0.5 * (zt * zt).sum(1) - 0.5 * self.latent_dim * np.log(2 * np.pi)).numpy()
-
-    @property
-    def density_kind(self) -> str:
-        """The learned density's kind ("posterior-mixture", "gaussian-mixture"), or "standard-normal"."""
-        return self.density.kind if self.density is not None else "standard-normal"
-
-    def fit_density(self, smiles: Sequence[str], config: Any = None, save: bool = False) -> Any:
-        """Fit the learned latent density to the posterior of `smiles` (normally the training molecules;
-        see `molvae.generation.density.DensityConfig`), make it this model's default prior and, with
-        `save=True`, write it into the model's checkpoint directory. Returns the `LatentDensity`."""
-        density = fit_density(self, smiles, config or DensityConfig())
-        if save:
-            if self.path is None:
-                raise UsageError("this model has no checkpoint directory to save its density in")
-            density.save(self.path)
-        return density
+    return dataclasses.replace(density, info=info)

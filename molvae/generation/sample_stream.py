@@ -1,5 +1,6 @@
-"""Sampling straight to a file in chunks (`molvae sample -o FILE`), so that a run of ten million molecules
-needs the memory of one chunk, not of the whole table.
+"""Streaming samples straight into a file in chunks (`molvae sample -o FILE`), so that a run of ten million
+molecules needs the memory of one chunk, not of the whole table. (`molvae.cli.input_stream` is the other
+direction: molecules read from a file in chunks for `molvae score` and `molvae predict`.)
 
 Each chunk is an ordinary `MolVAE.sample` call; chunk 0 uses the run's seed itself (a run that fits in
 one chunk writes exactly what `MolVAE.sample(n, seed)` returns) and chunk k > 0 a seed derived from it.

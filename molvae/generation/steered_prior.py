@@ -1,15 +1,16 @@
 """Where `MolVAE.sample(where=...)` draws its latents: the learned density steered by the property head
-toward a property window (`molvae.generation.conditions` parses the condition, runs the rounds and
-verifies every molecule with RDKit).
+toward a property window (`molvae.generation.conditions` parses the condition;
+`molvae.generation.conditional_sampling` runs the rounds and verifies every molecule with RDKit). The steered prior is the model's latent prior
+(`molvae.generation.prior.LatentPrior`) reweighted; it changes neither that prior nor the density.
 
 The shipped density is a mixture of the posteriors of training molecules. The head predicts each
 component's properties y_k at its mean (accurate there); what matters is the molecule actually decoded
 from a latent near that mean, whose RDKit value regresses toward the training mean mu:
-value ~ mu + b (y_k - mu) + N(0, s^2), with b < 1 (about 0.65-0.7 for logP with the shipped model) and s
-about 0.7 logP units. `Calibration` fits b and s, round by round, to the RDKit values of the molecules
+value ~ mu + b (y_k - mu) + N(0, s^2), with b < 1 (docs/scoring.md gives b and s for logP with the shipped
+model). `Calibration` fits b and s, round by round, to the RDKit values of the molecules
 decoded so far. The fit is anchored at mu (one slope, no free intercept): steered draws come from a narrow
-band of components far from mu, where a free line's slope is not identified (a measured pilot gave
-b = 0.04, which flattened the weights and sent the next round to hits 12% of the time).
+band of components far from mu, where a free line's slope is not identified (a pilot with a free intercept
+fitted a slope near 0, which flattened the weights and sent the next round's hit rate down).
 
 Each component is weighted by P_k = P(every steered value in its window) under that calibration, raised
 to `SHARPEN` (every molecule is verified anyway, so the surest components are favoured). Draws are shrunk
@@ -31,17 +32,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from molvae.generation.predict import head_values
-
 if TYPE_CHECKING:
-    from molvae.generation.api import MolVAE
+    from molvae.generation.codec import MoleculeCodec
     from molvae.generation.conditions import Window
+    from molvae.generation.prior import LatentPrior
 
 __all__ = ["Calibration", "SteeredPrior", "window_probability", "pick_slots"]
 
-# Measured with the shipped model on 3.6 <= logP <= 5 (300 hits, seeds 0-2; docs/scoring.md): shrink 0.5,
-# P^32 and a decay of 0.5 over 4 slots gave .60 of valid decodes in the window at .93 unique; without the
-# decay .71 at .86 unique; shrink 1 (the posterior itself) .52-.55.
+# Chosen with the shipped model on 3.6 <= logP <= 5 (docs/scoring.md has the figures): every setting traded
+# the share of decodes in the window against uniqueness along one curve; these sit where both stay high, and
+# shrinking below the posterior itself raised the share at no cost in uniqueness.
 SHARPEN = 32.0
 SHRINK = 0.5
 SLOTS = 4
@@ -107,14 +107,15 @@ class SteeredPrior:
     `observe`. For a posterior-mixture density: reweighted, shrunk components (module docstring);
     otherwise importance resampling of a pool of prior draws."""
 
-    def __init__(self, vae: MolVAE, windows: Sequence[Window], prior: str):
-        self.vae, self.windows, self.prior = vae, list(windows), prior
+    def __init__(self, codec: MoleculeCodec, latent_prior: LatentPrior, windows: Sequence[Window], prior: str):
+        self.codec, self.latent_prior, self.windows, self.prior = codec, latent_prior, list(windows), prior
         names = [w.name for w in self.windows]
-        self.calibration = Calibration([vae.prop_stats[n][0] for n in names], [vae.prop_stats[n][1] for n in names])
-        density = vae.density if prior == "density" else None
+        stats = codec.prop_stats
+        self.calibration = Calibration([stats[n][0] for n in names], [stats[n][1] for n in names])
+        density = latent_prior.density if prior == "density" else None
         self.mixture = density is not None and density.scales is not None
         # A posterior mixture's components are training molecules: the head predicts well at their means
-        self.components = head_values(vae, density.means.float(), names) if self.mixture else None
+        self.components = codec.head_values(density.means.float(), names) if self.mixture else None
         self.uses = np.zeros(density.n_components if self.mixture else 0)
         self._last = np.zeros(0, dtype=np.int64)  # the components of the latest draws
 
@@ -123,12 +124,12 @@ class SteeredPrior:
         names = [w.name for w in self.windows]
         cal = self.calibration
         if not self.mixture:
-            pool = self.vae.draw_latents(m * POOL, gen, self.prior)
-            pred = head_values(self.vae, pool, names)
+            pool = self.latent_prior.draw(m * POOL, gen, self.prior)
+            pred = self.codec.head_values(pool, names)
             keys = np.log(np.maximum(window_probability(cal(pred), self.windows, cal.sigma), 1e-300))
             pick = np.sort(np.argpartition(-(keys + rng.gumbel(size=len(keys))), m - 1)[:m])
             return pool[torch.from_numpy(pick)], pred[pick]
-        density = self.vae.density
+        density = self.latent_prior.density
         p = window_probability(cal(self.components), self.windows, cal.sigma)
         k = pick_slots(density.weights.double().cpu().numpy() * p ** SHARPEN, self.uses, m, rng)
         np.add.at(self.uses, k, 1)

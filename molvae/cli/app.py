@@ -151,6 +151,7 @@ def _register_commands() -> None:
 
     for module in (cli_generate, cli_density, cli_optimize, cli_evaluate, cli_plot, cli_score, cli_predict):
         module.register(app)
+    __import__("molvae.cli.serve", fromlist=["register"]).register(app)  # `molvae serve` (web extra on use)
 
 
 _register_commands()

@@ -5,26 +5,22 @@ batch through `VAE.step` at once; no Python loop ever runs per molecule.
 
 Shapes: B latents, K beam width, V vocabulary, L generated positions (EOS included).
 
-Speed notes (measured on the project's 2-core CPU, default model, batch 1024, one torch
-thread; scripts/bench_sample.py compares against the MOSES VAE):
+Design notes (the measurements behind them: docs/results.md, "Inside the decoding loop"):
 - Rows that have produced EOS are dropped from the running batch ("compaction"), so a
   batch costs the sum of its sequence lengths rather than B x the longest one, and the
   loop stops as soon as the last row has ended.
-- bf16 autocast makes one decoding step about 3.3x faster than fp32 on CPUs with
-  AVX512-BF16/AMX (226 -> 68 ms for 1024 rows). Logits are cast to fp32 before
-  softmax/argmax so that only the GRU/linear arithmetic is in bf16.
-- Throughput per step is flat from about 256 rows up (~33k tokens/s in bf16), so the
-  shrinking batch costs little until its last few rows.
+- bf16 autocast is the fast path on CPUs with AVX512-BF16/AMX. Logits are cast to fp32
+  before softmax/argmax so that only the GRU/linear arithmetic is in bf16.
+- Throughput per step is flat above a few hundred rows, so the shrinking batch costs
+  little until its last few rows.
 - Memory: in bf16 on CPU every linear/GRU product of a new batch size creates oneDNN
   kernels that stay in two caches of 1,024 entries each (ideep's LRU_CACHE_CAPACITY and
-  oneDNN's primitive cache): a compacted batch takes up to 1,024 sizes, so resident memory
-  rose by about 2 MB with each new size (decoding steps of 1024, 1023, ... rows:
-  +785 MB after 400 sizes; flat at one size, flat in fp32, and flat with both caches
-  set to 8 entries). The running batch is therefore padded to one of 22 `batch_bucket`
-  sizes there; padding copies a real row and its outputs are dropped.
-- On a shared machine whose cores are busy, two torch threads made each step 15-170x
-  slower than one (OpenMP waits for a descheduled thread); the thread count is the
-  caller's choice (torch.set_num_threads), not changed here.
+  oneDNN's primitive cache), and a compacted batch takes up to 1,024 sizes, so resident
+  memory grows with each new size. The running batch is therefore padded to one of 22
+  `batch_bucket` sizes there; padding copies a real row and its outputs are dropped.
+- On a shared machine whose cores are busy, more than one torch thread can make each step
+  far slower (OpenMP waits for a descheduled thread); the thread count is the caller's
+  choice (torch.set_num_threads), not changed here.
 
 Conditional models (`cfg.n_cond` = C > 0) need c (B, C), the standardized conditioning vector of
 each latent, in every loop here; c follows its latent through compaction and beams. Which c to use

@@ -2,9 +2,8 @@
 
 Shapes: B batch, T time steps (tokens incl. BOS/EOS), V vocabulary, Z latent_dim, H hidden.
 
-Design choices measured on the project's 2-core CPU (scripts/bench_train.py, batch 512, 20k
-MOSES molecules, 2 threads): the default model trains at 820 molecules/s against 68 for the
-MOSES VAE (12x); in one interleaved run, bf16 padded 367, fp32 padded 64, bf16 packed 229 mol/s.
+Design choices, each measured against the alternative on the project's 2-core CPU (docs/results.md,
+"Training speed and memory", has the figures and the command):
 - Sequences are padded, not packed. Packing costs more in index bookkeeping than it saves
   in arithmetic once batches are length-bucketed (data.batches: ~1% padding), and padded
   GRUs run as one call per layer. Padding never changes the result: the decoder's loss ignores

@@ -68,8 +68,8 @@ def _length(gp: Any) -> float:
 def bo_search(ev: Evaluator, steps: int, every: int, trust_radius: float | None, seed: int,
               n_candidates: int = 1024, max_points: int = 800) -> None:
     """Batched GP-EI Bayesian optimization (see `_bo_search`). BLAS runs on torch's thread
-    count: small GP algebra on many threads mostly waits for them (measured: 3.5x slower
-    on the 2-core dev machine under load)."""
+    count: small GP algebra on many threads mostly waits for them (several times slower on a
+    loaded machine; docs/optimization.md, "Bayesian optimization's threads")."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="blas"):

@@ -2,8 +2,8 @@
 
 Why (docs/optimization.md, "Where the decodes go"): near the posterior mean of the lowest-plogp MOSES
 molecules, a decoded molecule is either the start itself or, more often, a molecule below the similarity
-floor; the posterior mean is a poor latent for these molecules (greedy decoding at the mean returns
-the start for 26 % of them, and a molecule with Tanimoto < 0.4 for 39 %). The teacher-forced negative
+floor; the posterior mean is a poor latent for these molecules (greedy decoding at the mean often returns
+the start itself or a molecule below the floor; that section gives the shares). The teacher-forced negative
 log-likelihood of the start's own token sequence, -log p_T(x_start | z) at the decoding temperature T,
 is a calibrated measure of that: exp(-nll) is the probability that sampling at z returns the start
 itself, and decodes at latents with nll of a few nats are different from the start but close to it.

@@ -60,11 +60,11 @@ _LOCAL_BASELINE = SearchSettings(n_starts=1, steps=19, decode_every=1, lr=0.1, d
                                  trust_radius=None, noise=0.0, spread=1.0, temperature=0.0)
 # (method, "prior" | "molecules") -> defaults. Start molecules: 20 decoded molecules per start for every
 # method. The gradient search climbs the decoder's likelihood of the start (100 steps, to z*), places 200
-# copies between the mean and z* and decodes the 20 whose -log p_0.5(start | z) is nearest 2 nats: 89.5 %
-# success at Tanimoto >= 0.4 on the 800 starts of the protocol, against 87.2 % with 60 steps and 100 copies
-# and 67.5 % for the first round's default (docs/optimization.md).
-# The head's steps are nearly off (one step of 0.01 stds): 10 steps of 0.2 with the density term raised
-# the improvement (4.39 against 4.12) but not the success (86.5 % against 88.0 %, with 30 refine steps).
+# copies between the mean and z* and decodes the 20 whose -log p_0.5(start | z) is nearest 2 nats: on the
+# 800 starts of the protocol that succeeds at Tanimoto >= 0.4 more often than fewer steps and copies or the
+# first round's default (docs/optimization.md: the two "800 starts, delta 0.4" sections give the figures).
+# The head's steps are nearly off (one step of 0.01 stds): more and longer steps with the density term
+# raised the improvement a little but cost success (docs/optimization.md, "Variants tried this round").
 DEFAULTS: dict[tuple[str, str], SearchSettings] = {
     ("gradient", "prior"): _PRIOR,
     ("random", "prior"): _PRIOR,

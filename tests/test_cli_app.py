@@ -93,3 +93,46 @@ def test_train_stop_after_reaches_the_training_config(monkeypatch, capsys, tmp_p
     assert cfg.epochs == 4 and cfg.stop_after == 2
     code, out = run_cli(monkeypatch, capsys, "train", "--stop-after", "-1")
     assert code == 2 and "Traceback" not in out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--lr", "0"], "lr must be > 0"),  # typer's own bound let 0 through
+    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--batch-size", "0"], "batch_size must be >= 1"),
+    (["--max-len", "0"], "max_len must be >= 1"),
+    (["--max-steps", "-1"], "max_steps must be >= 0"),
+])
+def test_train_bounds_are_trainconfigs_and_its_message_shows(monkeypatch, capsys, args, needle) -> None:
+    code, out = run_cli(monkeypatch, capsys, "train", *args)
+    assert code == 2 and needle in out and "Traceback" not in out
+
+
+def test_train_max_len_below_8_reaches_the_config(monkeypatch, capsys, tmp_path: Path) -> None:
+    # typer wanted --max-len >= 8 where TrainConfig allows 1: one bound, TrainConfig's.
+    assert _train_cli(monkeypatch, capsys, tmp_path, "--max-len", "4").max_len == 4
+
+
+def test_train_config_file_of_a_wrong_type_names_the_field(monkeypatch, capsys, tmp_path: Path) -> None:
+    file = tmp_path / "cfg.json"
+    file.write_text(json.dumps({"epochs": "ten"}))
+    code, out = run_cli(monkeypatch, capsys, "train", "--config", str(file))
+    assert code == 2 and "Traceback" not in out
+    assert "epochs must be an integer, got 'ten' (str)" in out
+
+
+def test_training_on_two_molecules_keeps_the_weights_and_skips_the_density(monkeypatch, capsys, tmp_path: Path,
+                                                                          caplog) -> None:
+    data = tmp_path / "two.csv"
+    data.write_text("smiles\nCCO\nc1ccccc1O\n")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({
+        "properties": [], "val_fraction": 0.0, "progress": False, "amp": "off", "threads": 1,
+        "model": {"embed_dim": 8, "enc_hidden": 16, "latent_dim": 4, "dec_hidden": 16, "dec_layers": 1,
+                  "prop_hidden": 8}}))
+    out = tmp_path / "m"
+    with caplog.at_level("WARNING", logger="molvae.train"):
+        code, text = run_cli(monkeypatch, capsys, "train", "--data", str(data), "--repr", "smiles", "--max-len", "20",
+                             "--epochs", "1", "--batch-size", "2", "--out", str(out), "--config", str(config))
+    assert code == 0, text
+    assert (out / "model.safetensors").is_file() and not (out / "density.safetensors").exists()
+    assert "latent density skipped" in caplog.text and "too few" in caplog.text

@@ -162,3 +162,26 @@ def test_reconstruct_interpolate_neighbors(run, gen_checkpoint: Path, tmp_path: 
     assert code == 0 and "similarity" in text and "6 molecules" in text
     code, text = run("neighbors", "C1CC", "-m", gen_checkpoint)
     assert code == 1 and "query molecule" in text and "Traceback" not in text
+
+
+def test_sample_beyond_what_one_run_can_finish_is_refused_up_front(run, gen_checkpoint: Path, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    import shutil
+
+    code, text = run("sample", "--n", "99999999999999", "-o", tmp_path / "x.csv", "-m", gen_checkpoint)
+    assert code == 2 and "100,000,000" in text and "--seed" in text and "Traceback" not in text
+    assert not (tmp_path / "x.csv").exists()
+    # A run that fits the bound but not the disk: refused before the model loads.
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**6, 10**6 - 1000, 1000))
+    code, text = run("sample", "--n", "1000", "-o", tmp_path / "y.csv", "-m", gen_checkpoint)
+    assert code == 2 and "GB" in text and "free" in text and not (tmp_path / "y.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["encode", "reconstruct"])
+def test_molecule_longer_than_the_model_is_a_bad_row(run, gen_checkpoint: Path, command: str) -> None:
+    chain = "C" * 300  # spelled by the vocabulary, far longer than the decoder's 64 tokens
+    code, text = run(command, "CCO", chain, "-m", gen_checkpoint)
+    assert code == 1 and "Traceback" not in text
+    assert "row 1" in text and "longer than the model's" in text and "(300 characters)" in text
+    code, text = run(command, "CCO", chain, "-m", gen_checkpoint, "--on-invalid", "skip")
+    assert code == 0 and "longer than the model's" in text

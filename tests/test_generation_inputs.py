@@ -143,3 +143,21 @@ def test_cli_strict(run) -> None:
     assert code == 0 and "stereochemistry removed" in text
     code, text = run("reconstruct", NICOTINE, "--strict")
     assert code == 1 and "[C@H]" in text and "without strict" in text
+
+
+def test_one_length_rule_for_every_command(default) -> None:
+    from molvae.generation.inputs import length_reason
+
+    tok, vocab = default.tokenizer, default.vocab
+    assert length_reason(default.max_len, default.max_len) is None
+    assert length_reason(default.max_len + 1, default.max_len) == (
+        f"longer than the model's {default.max_len} tokens ({default.max_len + 1} with BOS and EOS)")
+    chain = "C" * (default.max_len + 5)
+    assert len(encode_inputs([chain], tok, vocab).ids) == 1  # no max_len: no length check (scores, training data)
+    with pytest.raises(DataError, match="row 1 .*longer than the model's"):
+        encode_inputs(["CCO", chain], tok, vocab, max_len=default.max_len)
+    with pytest.raises(DataError, match="longer than the model's"):
+        default.encode([chain])
+    table = default.score([chain, "CCO"])
+    assert table["reason"].tolist() == [length_reason(len(encode_inputs([chain], tok, vocab).ids[0]),
+                                                      default.max_len), ""]

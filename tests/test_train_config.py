@@ -66,3 +66,25 @@ def test_resume_warns_only_about_values_that_differ_from_the_defaults(tmp_path: 
     with caplog.at_level(logging.WARNING, logger="molvae.train"):
         _resume_config(TrainConfig(resume=str(tmp_path), epochs=5), saved, tmp_path)
     assert "epochs" in caplog.text and "properties" not in caplog.text
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("epochs", "ten", "an integer"), ("epochs", 2.5, "an integer"), ("epochs", True, "an integer"),
+    ("lr", "0.1", "a finite number"), ("lr", float("nan"), "a finite number"), ("progress", "yes", "true or false"),
+    ("properties", "logp", "a list of strings"), ("properties", [1], "a list of strings"),
+    ("model", [64], "an object"), ("smiles_col", 3, "a string or null"), ("data", 7, "a string"),
+])
+def test_every_field_is_type_checked_with_its_name_value_and_type(field, value, expected):
+    with pytest.raises(UsageError) as err:
+        TrainConfig.from_dict({field: value})
+    text = str(err.value)
+    assert field in text and repr(value) in text and expected in text
+
+
+def test_types_that_stand_for_a_field_are_kept_in_its_form(tmp_path: Path):
+    cfg = TrainConfig.from_dict({"out": tmp_path, "checkpoint_every": 500, "time_budget": 0, "amp": False,
+                                 "properties": ["qed"], "kl_warmup_epochs": 2, "unlabelled": [tmp_path]})
+    assert cfg.out == str(tmp_path) and cfg.checkpoint_every == "500" and cfg.time_budget == "0"
+    assert cfg.amp == "off" and cfg.properties == ("qed",) and cfg.kl_warmup_epochs == 2.0
+    assert cfg.unlabelled == (str(tmp_path),)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from molvae import chem
-from molvae.generation.inputs import encode_inputs, padded_batches
+from molvae.generation.inputs import encode_inputs, length_reason, padded_batches
 from molvae.model.inference import autocast
 from molvae.model.vae import kl_divergence
 
@@ -117,8 +117,8 @@ def score_terms(codec: MoleculeCodec, prior: LatentPrior, smiles: Sequence[Any],
         values["nll"][enc.rows], values["kl"][enc.rows] = nll, kl
         values["log_density"][enc.rows] = prior.log_density(torch.from_numpy(mu))
         # Spelled but longer than anything the decoder may generate: scored, yet outside the domain.
-        long_rows = enc.rows[n_tokens[enc.rows] + 1 > codec.max_len]
-        table.loc[long_rows, "reason"] = f"longer than the model's {codec.max_len} tokens"
+        for row in enc.rows[n_tokens[enc.rows] + 1 > codec.max_len]:
+            table.loc[row, "reason"] = length_reason(int(n_tokens[row]) + 1, codec.max_len)
     if reference is not None:
         fps, ok = fingerprint_matrix(scored)
         sim = nearest_similarity(fps, reference)

@@ -80,7 +80,8 @@ def _default(name: str) -> str:
 
 
 # Every option defaults to None, meaning "not typed": a typed option overrides --config, an
-# untyped one leaves the file's value (or else TrainConfig's default) in place.
+# untyped one leaves the file's value (or else TrainConfig's default) in place. Bounds are TrainConfig's
+# alone (no typer min=): its UsageError names the setting and exits 2.
 @app.command()
 def train(
     data: Optional[str] = typer.Option(None, help="A CSV/SMI/SDF file, 'moses' (full train split) or 'embedded' "
@@ -90,19 +91,19 @@ def train(
                                                  "or an RDKit name (logp, qed, sa, ...); repeat. "
                                                  f"{_default('properties')}"),
     repr: Optional[str] = typer.Option(None, "--repr", help=f"selfies or smiles. {_default('representation')}"),
-    epochs: Optional[int] = typer.Option(None, min=1, help=_default("epochs")),
-    batch_size: Optional[int] = typer.Option(None, min=1, help=_default("batch_size")),
-    lr: Optional[float] = typer.Option(None, min=0.0, help=_default("lr")),
+    epochs: Optional[int] = typer.Option(None, help=_default("epochs")),
+    batch_size: Optional[int] = typer.Option(None, help=_default("batch_size")),
+    lr: Optional[float] = typer.Option(None, help=_default("lr")),
     out: Optional[Path] = typer.Option(None, help=f"Checkpoint directory to write. {_default('out')}"),
     resume: Optional[Path] = typer.Option(None, help="Continue an interrupted run from this checkpoint directory."),
     seed: Optional[int] = typer.Option(None, help=_default("seed")),
     device: Optional[str] = typer.Option(None, help=f"auto, cpu or cuda. {_default('device')}"),
-    max_len: Optional[int] = typer.Option(None, min=8, help="Longest molecule in tokens; longer rows are rejected. "
+    max_len: Optional[int] = typer.Option(None, help="Longest molecule in tokens; longer rows are rejected. "
                                           f"{_default('max_len')}"),
     n_jobs: Optional[int] = typer.Option(None, help=f"Processes for RDKit work. {_default('n_jobs')}"),
     config: Optional[Path] = typer.Option(None, help="JSON file of further TrainConfig fields; options typed on the "
                                           "command line override it."),
-    stop_after: Optional[int] = typer.Option(None, min=0, help="End this run after N epochs in all (the schedules "
+    stop_after: Optional[int] = typer.Option(None, help="End this run after N epochs in all (the schedules "
                                              "still span --epochs); --resume continues it. 0: run to --epochs. "
                                              f"{_default('stop_after')}"),
     unlabelled: Optional[List[str]] = typer.Option(None, help="A further molecule file whose molecules train the VAE "
@@ -113,7 +114,7 @@ def train(
     checkpoint_every: Optional[str] = typer.Option(None, help="Also save the full trainer state inside epochs: every "
                                                    "N steps (500) or N minutes (10m); 0: at epoch ends only. "
                                                    f"{_default('checkpoint_every')}"),
-    max_steps: Optional[int] = typer.Option(None, min=0, help="The schedules span N optimizer steps instead of "
+    max_steps: Optional[int] = typer.Option(None, help="The schedules span N optimizer steps instead of "
                                             f"--epochs whole epochs. {_default('max_steps')}"),
     time_budget: Optional[str] = typer.Option(None, help="Size the schedule to this much training time (90m, 2h) "
                                               "at the speed timed on this machine before the first step: one "

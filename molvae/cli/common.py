@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["MODEL", "DEVICE", "PRECISION", "NJOBS", "OUTPUT", "PROPS", "GRID", "SEED", "METHOD_GREEDY", "BATCH",
-           "out_console", "err_console", "reported_warnings", "load_model", "properties_or_default", "read_inputs",
-           "summary_line", "model_facts", "emit", "check_output", "print_table", "count_phrase"]
+           "out_console", "err_console", "reported_warnings", "load_model", "properties_or_default", "is_file_argument",
+           "read_inputs", "summary_line", "model_facts", "emit", "check_output", "print_table", "count_phrase"]
 
 _SHOW = 20  # rows printed to the terminal
 _FILE_SUFFIXES = (".csv", ".tsv", ".smi", ".smiles", ".txt", ".sdf")
@@ -69,6 +69,15 @@ def properties_or_default(props: Sequence[str]) -> tuple[str, ...]:
     return tuple(props) if props else ("logp", "qed", "sa")
 
 
+def is_file_argument(arg: str) -> bool:
+    """Whether a command-line argument names an existing file (a long SMILES is no file name: the OS refuses
+    to look it up, and that is an answer, not an error)."""
+    try:
+        return Path(arg).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def read_inputs(inputs: Sequence[str], smiles_col: str | None = None) -> list[str]:
     """Molecules from arguments: an existing file (CSV/SMI/SDF, read with `tables.read_table`)
     contributes its SMILES column; any other argument is itself a SMILES."""
@@ -76,9 +85,8 @@ def read_inputs(inputs: Sequence[str], smiles_col: str | None = None) -> list[st
 
     out: list[str] = []
     for arg in inputs:
-        path = Path(arg)
-        if path.is_file():
-            df, col = read_table(path, smiles_col)
+        if is_file_argument(arg):
+            df, col = read_table(Path(arg), smiles_col)
             out.extend(df[col].astype(str).tolist())
         elif any(arg.lower().endswith(s) or arg.lower().endswith(s + ".gz") for s in _FILE_SUFFIXES):
             raise DataError(f"{arg}: file not found")

@@ -27,6 +27,29 @@ STRICT = typer.Option(False, "--strict", help="Refuse molecules the model spells
                       "removed or standardized (largest fragment, neutralized); by default they are encoded in that "
                       "form and flagged.")
 
+# One `molvae sample` run draws at most this many molecules: at the 1,000-2,000 molecules/s of a CPU that is
+# about a day, and some 5-10 GB of CSV. A larger set is several runs with different seeds.
+MAX_SAMPLES = 100_000_000
+_MIN_BYTES_PER_ROW = 40  # a SMILES and its valid flag: no output format writes a molecule in less
+
+
+def _check_sample_size(n: int, output: Path | None) -> None:
+    """UsageError before any work when `n` is beyond `MAX_SAMPLES`, or when even the smallest rows would not
+    fit in the free space where `output` goes."""
+    import shutil
+
+    if n > MAX_SAMPLES:
+        raise UsageError(f"--n {n:,} is more than one run samples (at most {MAX_SAMPLES:,}: about a day on a CPU "
+                         "and several GB of output); split it into runs with different --seed values")
+    if output is None or n < 1:
+        return
+    folder = output.resolve().parent
+    free = shutil.disk_usage(folder if folder.is_dir() else Path.cwd()).free
+    if n * _MIN_BYTES_PER_ROW > free:
+        raise UsageError(f"--n {n:,} molecules need at least {n * _MIN_BYTES_PER_ROW / 1e9:.1f} GB for {output}, "
+                         f"but only {free / 1e9:.1f} GB are free there")
+
+
 # ------------------------------------------------------------------ commands
 
 
@@ -57,6 +80,7 @@ def sample(
     """Sample molecules from the prior (optionally under a property condition, --where)."""
     settings = dict(locals())  # the arguments as given, for the run record
     check_output(output, grid)
+    _check_sample_size(n, output)
     vae = load_model(model, device, precision, n_jobs)
     args = dict(temperature=temperature, method=method, beam_width=beam_width, batch_size=batch_size,
                 properties=properties_or_default(property), prior=prior, where=where, max_decodes=max_decodes)

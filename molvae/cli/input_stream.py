@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from molvae.cli.common import (check_output, err_console, load_model, model_facts, print_table, read_inputs,
-                               reported_warnings)
+from molvae.cli.common import (check_output, err_console, is_file_argument, load_model, model_facts, print_table,
+                               read_inputs, reported_warnings)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +43,7 @@ def open_chunks(inputs: list[str], smiles_col: str | None, chunk_size: int) -> C
 
     from molvae.data.read import count_rows, iter_molecules
 
-    if len(inputs) == 1 and Path(inputs[0]).is_file():
+    if len(inputs) == 1 and is_file_argument(inputs[0]):
         return Chunks(iter_molecules(inputs[0], smiles_col, chunk_size), count_rows(inputs[0]))
     smiles = read_inputs(inputs, smiles_col)
     return Chunks(((pd.DataFrame({"smiles": smiles[i:i + chunk_size]}), "smiles")

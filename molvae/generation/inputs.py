@@ -22,8 +22,8 @@ from molvae import chem
 from molvae.errors import DataError, TokenizationError, UsageError
 from molvae.data.tokens import Tokenizer, Vocabulary
 
-__all__ = ["EncodedInputs", "Spelling", "check_molecule", "spell_molecule", "encode_inputs", "encode_batched",
-           "pad_sequences", "padded_batches", "ON_INVALID"]
+__all__ = ["EncodedInputs", "Spelling", "check_molecule", "spell_molecule", "length_reason", "encode_inputs",
+           "encode_batched", "pad_sequences", "padded_batches", "ON_INVALID"]
 
 ON_INVALID = ("error", "skip")
 _SHOWN = 5  # rows named in an error or warning message
@@ -131,15 +131,30 @@ def check_molecule(smiles: Any, tokenizer: Tokenizer, vocab: Vocabulary) -> tupl
     return spelled.ids, spelled.reason
 
 
+def length_reason(n_ids: int, max_len: int) -> str | None:
+    """Why a molecule of `n_ids` ids (BOS..EOS) is too long for a model whose decoder writes at most `max_len`
+    (BOS and EOS included), or None when it fits: the one length rule of every command (`score` scores such a
+    molecule and gives this reason; encode, reconstruct and the others refuse it as a bad row)."""
+    return f"longer than the model's {max_len} tokens ({n_ids} with BOS and EOS)" if n_ids > max_len else None
+
+
+def _shown(smiles: Any) -> str:
+    text = str(smiles)
+    return repr(text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)")
+
+
 def _describe(rejected: pd.DataFrame) -> str:
-    shown = "; ".join(f"row {r.row} {str(r.smiles)!r}: {r.reason}" for r in rejected.head(_SHOWN).itertuples())
+    shown = "; ".join(f"row {r.row} {_shown(r.smiles)}: {r.reason}" for r in rejected.head(_SHOWN).itertuples())
     more = f"; and {len(rejected) - _SHOWN} more" if len(rejected) > _SHOWN else ""
     return shown + more
 
 
 def encode_inputs(items: Sequence[Any], tokenizer: Tokenizer, vocab: Vocabulary,
-                  on_invalid: str = "error", strict: bool = False) -> EncodedInputs:
+                  on_invalid: str = "error", strict: bool = False, max_len: int | None = None) -> EncodedInputs:
     """Check and tokenize every input (rows are 0-based input indices).
+
+    max_len: the model's longest sequence (BOS and EOS included); a longer molecule is a bad row
+    (`length_reason`). None: no length check (the caller scores long molecules, or they are training data).
 
     on_invalid="error": DataError naming the bad rows, values and reasons (up to five);
     "skip": leave them out with a RuntimeWarning that names them. Molecules encoded with their
@@ -155,8 +170,9 @@ def encode_inputs(items: Sequence[Any], tokenizer: Tokenizer, vocab: Vocabulary,
     bad: list[tuple[int, Any, str]] = []
     for i, smi in enumerate(items):
         spelled = spell_molecule(smi, tokenizer, vocab, strict)
-        if spelled.ids is None:
-            bad.append((i, smi, spelled.reason or "unknown problem"))
+        too_long = length_reason(len(spelled.ids), max_len) if spelled.ids is not None and max_len else None
+        if spelled.ids is None or too_long:
+            bad.append((i, smi, too_long or spelled.reason or "unknown problem"))
         else:
             ids.append(spelled.ids)
             rows.append(i)

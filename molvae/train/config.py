@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import numbers
+import os
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -153,19 +156,10 @@ class TrainConfig:
     model: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "properties", tuple(self.properties or ()))
-        object.__setattr__(self, "conditions", tuple(self.conditions or ()))
-        object.__setattr__(self, "unlabelled", tuple(str(u) for u in self.unlabelled or ()))
-        object.__setattr__(self, "model", dict(self.model or {}))
-        object.__setattr__(self, "out", str(self.out))
-        if self.resume is not None:
-            object.__setattr__(self, "resume", str(self.resume))
-        if self.init is not None:
-            object.__setattr__(self, "init", str(self.init))
+        for f in fields(self):  # types first: the range checks below compare values of the right type
+            object.__setattr__(self, f.name, _typed(f.name, str(f.type), getattr(self, f.name)))
         object.__setattr__(self, "checkpoint_every", str(self.checkpoint_every).strip().lower())
         object.__setattr__(self, "time_budget", str(self.time_budget).strip().lower())
-        if isinstance(self.amp, bool):
-            object.__setattr__(self, "amp", "auto" if self.amp else "off")
         checks = [
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
@@ -256,6 +250,49 @@ def checkpoint_interval(text: str) -> tuple[str, float] | None:
         if text.endswith("m"):
             minutes = float(text[:-1])
             return ("seconds", 60.0 * minutes) if minutes > 0 else None
+# What each annotation accepts, as the message names it. A path may stand for a string (it is kept as one);
+# checkpoint_every and time_budget also take a bare number (500 steps, 0 seconds), as JSON writes it.
+_EXPECTED = {"int": "an integer", "float": "a finite number", "bool": "true or false", "str": "a string",
+             "str | None": "a string or null", "tuple[str, ...]": "a list of strings",
+             "Mapping[str, Any]": "an object of model settings"}
+_NUMBER_AS_TEXT = ("checkpoint_every", "time_budget")
+
+
+def _typed(name: str, annotation: str, value: Any) -> Any:
+    """`value` of TrainConfig field `name` in the form the field holds (str for a path, a tuple for a list),
+    or UsageError naming the field, the value and the type expected. A field of another annotation (a
+    later one) passes unchanged."""
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if annotation == "int" and is_int:
+        return int(value)
+    if annotation == "float" and is_real and math.isfinite(value):
+        return float(value)
+    if annotation == "bool" and isinstance(value, bool):
+        return value
+    if annotation in ("str", "str | None"):
+        if value is None and annotation == "str | None":
+            return None
+        if isinstance(value, (str, os.PathLike)) or (name in _NUMBER_AS_TEXT and is_real):
+            return str(value)
+        if name == "amp" and isinstance(value, bool):
+            return "auto" if value else "off"
+    if annotation == "tuple[str, ...]":
+        if value is None:
+            return ()
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in value):
+            return tuple(str(v) for v in value)
+    if annotation == "Mapping[str, Any]":
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            return dict(value)
+    if annotation not in _EXPECTED:
+        return value
+    raise UsageError(f"invalid training configuration: {name} must be {_EXPECTED[annotation]}, "
+                     f"got {value!r} ({type(value).__name__}).")
+
+
         steps = int(text)
     except ValueError:
         return None

@@ -95,3 +95,20 @@ def test_posterior_mixture_is_the_average_of_its_posteriors(tmp_path) -> None:
     loaded = LatentDensity.load(tmp_path)
     assert loaded.kind == "posterior-mixture"
     np.testing.assert_allclose(loaded.log_prob(torch.from_numpy(x)).numpy(), expected, rtol=2e-3)
+
+
+def test_components_are_resampled_systematically_without_repeats_beyond_their_share() -> None:
+    k = 1000
+    weights = torch.full((k,), 1.0 / k, dtype=torch.float64)
+    weights[:10] *= 5.0  # ten components of 5x the weight
+    weights /= weights.sum()
+    density = LatentDensity(weights, torch.arange(k, dtype=torch.float64)[:, None].repeat(1, 2),
+                            scales=torch.full((k, 2), 1e-6, dtype=torch.float64))
+    z = density.sample(2 * k, torch.Generator().manual_seed(0))
+    counts = torch.bincount(z[:, 0].round().long(), minlength=k).double()
+    expected = 2 * k * weights
+    assert bool(((counts - expected).abs() < 1.0 + 1e-9).all())  # floor or ceil of n w_k, never more
+    uniform = LatentDensity(torch.full((k,), 1.0 / k, dtype=torch.float64), density.means, scales=density.scales)
+    half = uniform.sample(k // 2, torch.Generator().manual_seed(1))[:, 0].round().long()
+    assert len(set(half.tolist())) == k // 2  # fewer draws than components: no component twice
+    assert 400 < float(half.double().mean()) < 600  # spread over all components, not the first ones

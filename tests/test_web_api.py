@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install -e '.[web]')")
 pytest.importorskip("httpx", reason="the web extra is not installed (pip install -e '.[web]')")
-pytest.importorskip("multipart", reason="the web extra is not installed (pip install -e '.[web]')")
+pytest.importorskip("python_multipart", reason="the web extra is not installed (pip install -e '.[web]')")
 
 with warnings.catch_warnings():  # starlette's notice that it prefers httpx2 to httpx
     warnings.simplefilter("ignore")

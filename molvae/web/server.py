@@ -28,7 +28,7 @@ _MIN_TOKEN = 8
 def require_web() -> None:
     """UsageError naming the extra to install when FastAPI or uvicorn is missing."""
     missing = []
-    for module in ("fastapi", "uvicorn", "multipart", "jinja2", "markdown_it"):
+    for module in ("fastapi", "uvicorn", "python_multipart", "jinja2", "markdown_it"):
         try:
             __import__(module)
         except ImportError:

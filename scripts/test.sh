@@ -3,4 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh all
+# The browser test (tests/test_web_browser.py) drives Debian's chromium with Playwright (from the dev extra):
+# install chromium where apt-get can; elsewhere that test skips, saying why.
+if [ -z "${MOLVAE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || sudo -n true 2>/dev/null; }; then
+    echo "test: installing chromium (apt-get) for the browser test"
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+      || echo "test: could not install chromium; tests/test_web_browser.py will be skipped"
+  else
+    echo "test: no chromium and no apt-get to install it; tests/test_web_browser.py will be skipped"
+  fi
+fi
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -97,3 +97,15 @@ def test_schedule_steps_rules():
     assert budget.schedule_steps(BASE.replace(time_budget="10s"), 4, lambda: 0.5) == 20
     assert budget.schedule_steps(BASE.replace(time_budget="1s"), 4, lambda: 5.0) == 1
     assert budget.epochs_to_run(9, 4) == 3 and budget.epochs_to_run(8, 4) == 2
+
+
+def test_split_seed_keeps_the_validation_split_across_seeds(tmp_path):
+    from molvae.model import checkpoint as ck
+    from molvae.train import fit
+
+    def val_of(seed, split_seed):
+        out = fit(BASE.replace(out=str(tmp_path / f"r{seed}{split_seed}"), seed=seed, split_seed=split_seed,
+                               max_steps=1, density_molecules=0))
+        return ck.read_config(out)["data_hash"]  # the hash of the training split's molecules
+
+    assert val_of(3, -1) == val_of(5, 3) != val_of(5, -1)

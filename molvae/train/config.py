@@ -92,6 +92,8 @@ class TrainConfig:
     `checkpoint_every`: also write the full trainer state inside an epoch, every N optimizer steps
     ("500") or every N minutes ("10m"); "0" only at the end of each epoch. A run resumed from such a
     checkpoint continues to the same weights as an uninterrupted one.
+    `split_seed` draws the validation split (-1: `seed` does), so that runs that continue one another with
+    new seeds (training cycles: a new batch order each) keep one split and never train on its molecules.
     Length of the schedule: by default the lr and KL schedules span `epochs` whole epochs. `max_steps`
     N > 0 makes them span N optimizer steps instead, crossing epoch boundaries (the last epoch is cut
     where the steps end, then validated and checkpointed as a whole one). `time_budget` ("90m", "2h")
@@ -140,6 +142,7 @@ class TrainConfig:
     val_recon_n: int = 1000
     density_molecules: int = 20_000
     seed: int = 0
+    split_seed: int = -1
     device: str = "auto"
     amp: str = "auto"
     threads: int = 0
@@ -184,6 +187,7 @@ class TrainConfig:
             (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (self.representation in ("selfies", "smiles"), "representation must be selfies or smiles"),
             (self.amp in ("auto", "bf16", "off"), "amp must be auto, bf16 or off"),
+            (self.split_seed >= -1, "split_seed must be >= 0, or -1 for the seed"),
             (self.max_steps >= 0, "max_steps must be >= 0 (0: the schedule spans epochs)"),
             (duration_seconds(self.time_budget) is not None,
              f"time_budget must be a duration such as 90m, 2h or 5400s, or 0, got {self.time_budget!r}"),
@@ -219,6 +223,13 @@ class TrainConfig:
             raise UsageError(f"invalid training configuration: conditions: {exc}") from exc
         if len(set(names)) != len(names):
             raise UsageError(f"invalid training configuration: conditions repeat: {list(self.conditions)}.")
+        # Decoding without a target takes c from the property head's prediction at z (issue 26), so the head
+        # must predict every condition.
+        missing = [n for n in names if n not in {chem.name_key(p) for p in self.properties}]
+        if missing:
+            raise UsageError(f"invalid training configuration: conditions {missing} are not among properties "
+                             f"{list(self.properties)}; add them: the property head predicts c where no target "
+                             "is given.")
         object.__setattr__(self, "conditions", names)
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,13 +254,6 @@ class TrainConfig:
         return replace(self, **changes)
 
 
-def checkpoint_interval(text: str) -> tuple[str, float] | None:
-    """("steps", N) for "N", ("seconds", 60 * M) for "Mm", ("off", 0) for "0"; None when malformed."""
-    text = text.strip().lower()
-    try:
-        if text.endswith("m"):
-            minutes = float(text[:-1])
-            return ("seconds", 60.0 * minutes) if minutes > 0 else None
 # What each annotation accepts, as the message names it. A path may stand for a string (it is kept as one);
 # checkpoint_every and time_budget also take a bare number (500 steps, 0 seconds), as JSON writes it.
 _EXPECTED = {"int": "an integer", "float": "a finite number", "bool": "true or false", "str": "a string",
@@ -293,6 +297,13 @@ def _typed(name: str, annotation: str, value: Any) -> Any:
                      f"got {value!r} ({type(value).__name__}).")
 
 
+def checkpoint_interval(text: str) -> tuple[str, float] | None:
+    """("steps", N) for "N", ("seconds", 60 * M) for "Mm", ("off", 0) for "0"; None when malformed."""
+    text = text.strip().lower()
+    try:
+        if text.endswith("m"):
+            minutes = float(text[:-1])
+            return ("seconds", 60.0 * minutes) if minutes > 0 else None
         steps = int(text)
     except ValueError:
         return None

@@ -152,7 +152,8 @@ def load_data(cfg: TrainConfig, resume: Resume | None, di: DistInfo, reporter: P
     elif vocab is None:
         vocab = Vocabulary.build(df["tokens"])
     prop_names = tuple(c for c in df.columns if c not in ("row", "smiles", "tokens"))
-    train_idx, val_idx = batching.split_indices(len(df), cfg.val_fraction, cfg.seed)
+    train_idx, val_idx = batching.split_indices(len(df), cfg.val_fraction,
+                                                cfg.seed if cfg.split_seed < 0 else cfg.split_seed)
     train_smiles = df["smiles"].iloc[train_idx].tolist()
     data_hash = batching.data_hash(train_smiles)
     conds = _conditions(cfg, df["smiles"].tolist())

@@ -23,7 +23,7 @@ from tests.test_train_loop import BASE, TINY, _weights
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-COND = BASE.replace(conditions=("logp", "tpsa"), density_molecules=0)
+COND = BASE.replace(properties=("logp", "qed", "tpsa"), conditions=("logp", "tpsa"), density_molecules=0)
 EMBEDDED = Path(__file__).resolve().parents[1] / "data" / "moses_train_20k.csv"
 
 
@@ -40,7 +40,7 @@ def plain_base(tmp_path_factory) -> Path:
 
 
 def test_conditions_are_validated_once():
-    cfg = TrainConfig(conditions=["logP", "TPSA", "rotb"])
+    cfg = TrainConfig(properties=["logp", "tpsa", "rotb"], conditions=["logP", "TPSA", "rotb"])
     assert cfg.conditions == ("logp", "tpsa", "rotb")
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert TrainConfig().conditions == ()
@@ -48,6 +48,8 @@ def test_conditions_are_validated_once():
         TrainConfig(conditions=("pIC50",))
     with pytest.raises(UsageError, match="repeat"):
         TrainConfig(conditions=("logp", "LogP"))
+    with pytest.raises(UsageError, match=r"conditions \['mw'\] are not among properties"):
+        TrainConfig(conditions=("logp", "mw"))  # decoding without a target takes c from the head
     with pytest.raises(UsageError, match="cond_encoder needs conditions"):
         TrainConfig(model={"cond_encoder": True})
     with pytest.raises(UsageError, match="unknown model settings"):
@@ -73,7 +75,7 @@ def test_conditional_run_saves_the_training_splits_statistics(cond_run):
     config = json.loads((cond_run / "config.json").read_text())
     assert [c["name"] for c in config["conditions"]] == ["logp", "tpsa"]
     assert config["train"]["conditions"] == ["logp", "tpsa"] and config["model"]["n_cond"] == 2
-    assert [p["name"] for p in config["properties"]] == ["logp", "qed"]  # the head's targets, apart from c
+    assert [p["name"] for p in config["properties"]] == ["logp", "qed", "tpsa"]  # the head's targets, apart from c
     df, _ = validation.load_molecules(TINY, tokenizer=Tokenizer("smiles"), max_len=COND.max_len, rejected_path=None)
     train_idx, _ = batching.split_indices(len(df), COND.val_fraction, COND.seed)
     values = chem.properties(df["smiles"].iloc[train_idx].tolist(), ["logp", "tpsa"])
@@ -119,11 +121,11 @@ def test_fine_tuning_an_unconditional_model_with_conditions(plain_base, tmp_path
     df = pd.read_csv(TINY)
     df["pIC50"] = [5.0 + 0.05 * i for i in range(len(df))]
     df.to_csv(series, index=False)
-    out = fit(COND.replace(data=str(series), properties=("pIC50",), conditions=("logp",), init=str(plain_base),
+    out = fit(COND.replace(data=str(series), properties=("pIC50", "logp"), conditions=("logp",), init=str(plain_base),
                            epochs=1, out=str(tmp_path / "ft")))
     config = json.loads((out / "config.json").read_text())
     assert config["init"]["new_conditions"] == ["logp"]
-    assert [p["name"] for p in config["properties"]] == ["pic50"]  # a measured column stays a head target
+    assert [p["name"] for p in config["properties"]] == ["pic50", "logp"]  # a measured column stays a head target
     model, meta = ckpt.load_checkpoint(out)
     assert meta.cond_names == ("logp",) and model.cfg.n_cond == 1
     assert torch.count_nonzero(model.decoder.c_to_h.weight) > 0  # it learned to read c
@@ -143,13 +145,14 @@ def test_warm_start_from_a_conditional_model_keeps_its_columns_by_name(cond_run)
 
 
 def test_conditional_model_generates_molecules_that_follow_the_logp_it_is_given(tmp_path):
-    """A tiny model trained briefly on 3,000 embedded MOSES molecules: its valid samples at the 90th
-    percentile of training logP have a clearly higher RDKit logP than those at the 10th."""
+    """A tiny model trained briefly (6 epochs, about 30 s on one core) on 5,000 embedded MOSES molecules: its
+    valid samples at the 90th percentile of training logP have a clearly higher RDKit logP than those at the
+    10th (measured: 3.45 against 1.73 for targets 3.54 and 1.16, 60-69% valid at temperature 0.5)."""
     data = tmp_path / "train.csv"
-    pd.read_csv(EMBEDDED).head(3000).to_csv(data, index=False)
-    cfg = TrainConfig(data=str(data), representation="smiles", properties=(), conditions=("logp",), max_len=60,
-                      epochs=4, batch_size=64, lr=3e-3, lr_schedule="constant", val_fraction=0.0, patience=0,
-                      kl_schedule="constant", beta_start=0.5, beta_end=0.5, amp="off", threads=1, progress=False,
+    pd.read_csv(EMBEDDED).head(5000).to_csv(data, index=False)
+    cfg = TrainConfig(data=str(data), representation="smiles", properties=("logp",), conditions=("logp",), max_len=60,
+                      epochs=6, batch_size=64, lr=3e-3, lr_schedule="constant", val_fraction=0.0, patience=0,
+                      kl_schedule="constant", beta_start=1.0, beta_end=1.0, amp="off", threads=1, progress=False,
                       density_molecules=0, seed=0, out=str(tmp_path / "model"),
                       model={"embed_dim": 32, "enc_hidden": 64, "latent_dim": 16, "dec_hidden": 128, "dec_layers": 1})
     model, meta = ckpt.load_checkpoint(fit(cfg))
@@ -159,7 +162,7 @@ def test_conditional_model_generates_molecules_that_follow_the_logp_it_is_given(
     found = {}
     for target in (low, high):
         c = torch.full((300, 1), (target - mean) / std)
-        ids = inference.decode(model, z, "multinomial", temperature=0.8, seed=2, c=c)
+        ids = inference.decode(model, z, "multinomial", temperature=0.5, seed=2, c=c)
         smiles = [meta.tokenizer.detokenize(meta.vocab.decode(row)) for row in ids]
         logp = chem.properties(smiles, ["logp"])["logp"].dropna()
         assert len(logp) >= 50, "too few valid samples to compare"

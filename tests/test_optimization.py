@@ -217,3 +217,48 @@ def test_cli_optimize_errors(run, gen_checkpoint: Path) -> None:
     assert code == 2 and "--property" in out
     code, out = run(*base, "-p", "logp", "--minimize", "--target", "1")
     assert code == 2 and "Traceback" not in out
+
+
+def test_one_temperature_contract() -> None:
+    from molvae.optimization.settings import decoding, likelihood_temperature, resolve_settings
+
+    assert decoding(0.0) == {"method": "greedy"}
+    assert decoding(0.5) == {"method": "multinomial", "temperature": 0.5}
+    assert likelihood_temperature(0.0) == 1.0 and likelihood_temperature(0.5) == 0.5
+    assert resolve_settings("random", False, {"temperature": 0}).temperature == 0.0
+    with pytest.raises(UsageError, match="temperature"):
+        resolve_settings("random", False, {"temperature": -1})
+
+
+def test_greedy_runs_are_deterministic_and_sampling_is_seeded(vae: MolVAE) -> None:
+    kw = dict(method="random", n_starts=3, steps=2, decode_every=1, seed=3)
+    greedy = [optimize(vae, "logp", temperature=0, **kw).attrs["run"].trajectories["smiles"].tolist()
+              for _ in range(2)]
+    assert greedy[0] == greedy[1]
+    sampled = [optimize(vae, "logp", temperature=1.0, **kw) for _ in range(2)]
+    assert sampled[0].attrs["run"].trajectories["smiles"].tolist() == \
+        sampled[1].attrs["run"].trajectories["smiles"].tolist()
+    assert "sampling at temperature 1" in sampled[0].attrs["guidance"]
+    assert "decoded greedily" in optimize(vae, "logp", temperature=0, **kw).attrs["guidance"]
+
+
+def test_arguments_are_checked_once_in_optimize(vae: MolVAE) -> None:
+    with pytest.raises(UsageError, match="n_jobs"):
+        optimize(vae, "logp", n_jobs="all")
+    with pytest.raises(UsageError, match="top_k"):
+        optimize(vae, "logp", top_k=0)
+
+
+def test_cli_builds_the_objectives_and_shares_the_common_options(run) -> None:
+    from molvae.cli.optimize import _objectives
+
+    assert _objectives("logP", None, False, None) == (Objective("logP", "max"),)
+    assert _objectives("qed", None, True, None) == (Objective("qed", "min"),)
+    assert _objectives("qed", None, False, 0.9) == (Objective("qed", "target", target=0.9),)
+    assert _objectives(None, "qed:max:1.0,sa:min:0.5", False, None) == parse_objectives("qed:max:1.0,sa:min:0.5")
+    with pytest.raises(UsageError, match="finite target"):
+        _objectives("qed", None, False, float("inf"))
+    code, out = run("optimize", "--help")
+    assert code == 0
+    for option in ("--model", "--device", "--precision", "--n-jobs", "--output"):
+        assert option in out

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL", "DEVICE", "PRECISION", "NJOBS", "OUTPUT", "PROPS", "GRID", "SEED", "METHOD_GREEDY", "BATCH",
            "out_console", "err_console", "reported_warnings", "load_model", "properties_or_default", "is_file_argument",
-           "read_inputs", "summary_line", "model_facts", "emit", "check_output", "print_table", "count_phrase"]
+           "read_inputs", "summary_line", "model_facts", "emit", "write_result", "check_output", "print_table",
+           "count_phrase"]
 
 _SHOW = 20  # rows printed to the terminal
 _FILE_SUFFIXES = (".csv", ".tsv", ".smi", ".smiles", ".txt", ".sdf")
@@ -135,7 +136,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_table(df: pd.DataFrame, title: str) -> None:
+def print_table(df: pd.DataFrame, title: str, fold: Sequence[str] = ("smiles", "input")) -> None:
+    """The first rows of `df` as a terminal table (numbers right-aligned, NaN and None blank, booleans yes/no);
+    the `fold` columns (SMILES) wrap instead of being cut."""
     import pandas as pd
 
     table = Table(title=title, title_justify="left")
@@ -143,7 +146,7 @@ def print_table(df: pd.DataFrame, title: str) -> None:
     for col in cols:
         numeric = pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])
         table.add_column(str(col), justify="right" if numeric else "left",
-                         overflow="fold" if col in ("smiles", "input") else "ellipsis")
+                         overflow="fold" if col in fold else "ellipsis")
     for _, row in df.head(_SHOW).iterrows():
         table.add_row(*(_fmt(row[c]) for c in cols))
     console = out_console()
@@ -163,14 +166,8 @@ def model_facts(vae: Any) -> dict[str, Any]:
 def emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None, command: str,
           settings: dict[str, Any], vae: Any) -> None:
     """Print `df` as a table, or write it to `output` with its run record (`molvae.data.write.write_record`)."""
-    from molvae.data.write import output_format, write_molecules, write_record
-
     if output is not None:
-        output_format(output)  # unknown extension: usage error before anything else
-        written = write_molecules(df, output)
-        record = write_record(output, f"molvae {command}", settings, model_facts(vae),
-                              seed=df.attrs.get("seed"), rows=len(df), rows_written=written)
-        err_console().print(f"wrote {written} rows to {output} (settings in {record.name})")
+        write_result(df, output, command, settings, vae)
     else:
         print_table(df, title)
     if grid is not None:
@@ -180,11 +177,25 @@ def emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None, c
         err_console().print(f"grid drawn to {grid}")
 
 
-def check_output(output: Path | None, grid: Path | None = None) -> None:
-    """Fail on a bad extension before the (slow) work starts."""
+def write_result(df: pd.DataFrame, output: Path, command: str, settings: dict[str, Any], vae: Any,
+                 **record: Any) -> None:
+    """Write `df` to `output` (format from the extension) with its run record (`molvae.data.write.write_record`:
+    the command, `settings`, the model, the seed in `df.attrs`, row counts and any further `record` fields)."""
+    from molvae.data.write import output_format, write_molecules, write_record
+
+    output_format(output)  # unknown extension: usage error before anything is written
+    written = write_molecules(df, output)
+    path = write_record(output, f"molvae {command}", settings, model_facts(vae), seed=df.attrs.get("seed"),
+                        rows=len(df), rows_written=written, **record)
+    err_console().print(f"wrote {written} rows to {output} (settings in {path.name})")
+
+
+def check_output(output: Path | None, grid: Path | None = None, option: str = "--grid") -> None:
+    """Fail on a bad extension before the (slow) work starts: `output` a molecule file, `grid` (named
+    `option` in the message) a PNG image."""
     from molvae.data.write import output_format
 
     if output is not None:
         output_format(output)
     if grid is not None and grid.suffix.lower() != ".png":
-        raise UsageError(f"--grid writes a PNG image; got {grid.name!r}")
+        raise UsageError(f"{option} writes a PNG image; got {grid.name!r}")

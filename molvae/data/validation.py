@@ -161,95 +161,130 @@ def load_molecules(
     """
     path = dataset_path(source, "train")
     raw, col = read_table(path, smiles_col)
-    report = ValidationReport(source=str(source), n_read=len(raw))
     if len(raw) == 0:
         raise DataError(f"{path}: the file has a header but no rows.")
-    smiles_in = raw[col].astype(str).tolist()
-    rejected: list[dict] = []
+    rows = _Rows(raw[col].astype(str).tolist(), ValidationReport(source=str(source), n_read=len(raw)))
+    df = _canonicalize(rows, standardize, n_jobs)
+    prop_names = _resolve_property_columns(properties, raw.columns)
+    _read_labels(df, raw, prop_names, rows, path)
+    if deduplicate:
+        _reject_duplicates(df, [name for name, file_col in prop_names if file_col is not None], rows)
+    if tokenizer is not None:
+        df["tokens"] = _tokens(df["smiles"].to_numpy(), rows, tokenizer, vocab, max_len, n_jobs)
+    _add_computed_properties(df, [name for name, file_col in prop_names if file_col is None], rows, n_jobs)
+    out = _accepted(df, rows, [name for name, _ in prop_names], source, path, rejected_path)
+    for name, file_col in prop_names:  # labelled rows may all have been rejected for other reasons
+        _require_labels(path, file_col or name, out[name].to_numpy(dtype=float), rows.report.n_valid,
+                        after_validation=True)
+    return out, rows.report
 
-    def reject(i: int, reason: str, counter: str) -> None:
-        rejected.append({"row": i, "smiles": smiles_in[i], "reason": reason})
-        setattr(report, counter, getattr(report, counter) + 1)
 
+class _Rows:
+    """The input rows on their way through `load_molecules`: which are still kept, and every rejection
+    (row, SMILES as read, reason) counted under its `ValidationReport` counter."""
+
+    def __init__(self, smiles: list[str], report: ValidationReport):
+        self.smiles, self.report = smiles, report
+        self.keep = np.ones(len(smiles), dtype=bool)
+        self.rejected: list[dict] = []
+
+    def reject(self, i: int, reason: str, counter: str) -> None:
+        self.keep[i] = False
+        self.rejected.append({"row": i, "smiles": self.smiles[i], "reason": reason})
+        setattr(self.report, counter, getattr(self.report, counter) + 1)
+
+
+def _canonicalize(rows: _Rows, standardize: bool, n_jobs: int) -> pd.DataFrame:
+    """(row, smiles) with the RDKit canonical SMILES of each row (None where rejected: empty, invalid, or a
+    salt or mixture unless `standardize` keeps its largest fragment)."""
     from molvae.parallel import pmap
 
     with chem.rdkit_quiet():
-        canon = pmap(_standardized_with_reason if standardize else _canon_with_reason, smiles_in, n_jobs=n_jobs)
-    keep = np.ones(len(raw), dtype=bool)
+        canon = pmap(_standardized_with_reason if standardize else _canon_with_reason, rows.smiles, n_jobs=n_jobs)
     for i, (c, reason) in enumerate(canon):
         if c is None:
-            keep[i] = False
             reason = reason or "invalid"
-            if reason == "empty":
-                reject(i, reason, "n_empty")
-            elif reason.startswith("several"):
-                reject(i, reason, "n_fragments")
-            else:
-                reject(i, reason, "n_invalid")
-    df = pd.DataFrame({"row": np.arange(len(raw)), "smiles": [c for c, _ in canon]})
+            counter = ("n_empty" if reason == "empty" else "n_fragments" if reason.startswith("several")
+                       else "n_invalid")
+            rows.reject(i, reason, counter)
+    return pd.DataFrame({"row": np.arange(len(rows.smiles)), "smiles": [c for c, _ in canon]})
 
-    prop_names = _resolve_property_columns(properties, raw.columns)
+
+def _read_labels(df: pd.DataFrame, raw: pd.DataFrame, prop_names: list[tuple[str, str | None]], rows: _Rows,
+                 path: Path) -> None:
+    """A float column in `df` per property read from the file: missing spellings are NaN, any other value
+    that is not a finite number rejects its row."""
     for name, file_col in prop_names:
         if file_col is None:
             continue
         text = raw[file_col].astype(str).str.strip()
         missing = text.str.lower().isin(MISSING_VALUES).to_numpy()
         values = np.array(pd.to_numeric(text.mask(missing), errors="coerce"), dtype=float)
-        for i in np.flatnonzero(~missing & ~np.isfinite(values) & keep):
-            keep[i] = False
-            reject(i, f"property {file_col!r} is not a finite number: {raw[file_col].iloc[i]!r}", "n_bad_property")
+        for i in np.flatnonzero(~missing & ~np.isfinite(values) & rows.keep):
+            rows.reject(i, f"property {file_col!r} is not a finite number: {raw[file_col].iloc[i]!r}",
+                        "n_bad_property")
         values[missing] = np.nan
         _require_labels(path, file_col, values, len(raw))
         df[name] = values
 
-    if deduplicate:
-        kept = np.flatnonzero(keep)  # a rejected row is no earlier copy: its molecule still counts once
-        labels = [name for name, file_col in prop_names if file_col is not None]
-        if labels:  # a molecule listed once per assay keeps, for each property, its first value in any row
-            df.loc[kept, labels] = df.iloc[kept].groupby("smiles", sort=False)[labels].transform("first").to_numpy()
-        dup = np.zeros(len(df), dtype=bool)
-        dup[kept] = df["smiles"].iloc[kept].duplicated(keep="first").to_numpy()
-        for i in np.flatnonzero(dup):
-            keep[i] = False
-            reject(i, f"duplicate of an earlier row (canonical {df['smiles'].iloc[i]})", "n_duplicate")
 
-    if tokenizer is not None:
-        tokens: list[list[str] | None] = [None] * len(df)
-        # One shared object per distinct token: 1.58 M molecules x ~40 fresh str objects would take ~3.5 GB.
-        shared: dict[str, str] = {}
-        smiles_kept = df["smiles"].to_numpy()
-        for i, (raw_toks, why) in _tokenize_all(tokenizer, smiles_kept, np.flatnonzero(keep), n_jobs):
-            if raw_toks is None:
-                keep[i] = False
-                reject(i, f"cannot tokenize: {why}", "n_untokenizable")
-                continue
-            toks = [shared.setdefault(t, t) for t in raw_toks]
-            if vocab is not None:
-                unknown = vocab.unknown_tokens(toks)
-                if unknown:
-                    keep[i] = False
-                    reject(i, f"tokens not in the model vocabulary: {', '.join(sorted(set(unknown)))}", "n_unknown_token")
-                    continue
-            if max_len is not None and len(toks) > max_len:
-                keep[i] = False
-                reject(i, f"{len(toks)} tokens, longer than max_len={max_len}", "n_too_long")
-                continue
+def _reject_duplicates(df: pd.DataFrame, labels: list[str], rows: _Rows) -> None:
+    """Keep each canonical molecule once (its first kept row); for each label, the first value among all its
+    kept rows (tables with one row per assay). A rejected row is no earlier copy."""
+    kept = np.flatnonzero(rows.keep)
+    if labels:
+        df.loc[kept, labels] = df.iloc[kept].groupby("smiles", sort=False)[labels].transform("first").to_numpy()
+    dup = np.zeros(len(df), dtype=bool)
+    dup[kept] = df["smiles"].iloc[kept].duplicated(keep="first").to_numpy()
+    for i in np.flatnonzero(dup):
+        rows.reject(i, f"duplicate of an earlier row (canonical {df['smiles'].iloc[i]})", "n_duplicate")
+
+
+def _tokens(smiles: np.ndarray, rows: _Rows, tokenizer: "Tokenizer", vocab: "Vocabulary | None",
+            max_len: int | None, n_jobs: int) -> list[list[str] | None]:
+    """The tokens of each kept row (None elsewhere); rows that cannot be tokenized, hold tokens outside
+    `vocab` or are longer than `max_len` tokens are rejected."""
+    tokens: list[list[str] | None] = [None] * len(smiles)
+    # One shared object per distinct token: 1.58 M molecules x ~40 fresh str objects would take ~3.5 GB.
+    shared: dict[str, str] = {}
+    for i, (raw_toks, why) in _tokenize_all(tokenizer, smiles, np.flatnonzero(rows.keep), n_jobs):
+        if raw_toks is None:
+            rows.reject(i, f"cannot tokenize: {why}", "n_untokenizable")
+            continue
+        toks = [shared.setdefault(t, t) for t in raw_toks]
+        unknown = vocab.unknown_tokens(toks) if vocab is not None else []
+        if unknown:
+            rows.reject(i, f"tokens not in the model vocabulary: {', '.join(sorted(set(unknown)))}", "n_unknown_token")
+        elif max_len is not None and len(toks) > max_len:
+            rows.reject(i, f"{len(toks)} tokens, longer than max_len={max_len}", "n_too_long")
+        else:
             tokens[i] = toks
-        df["tokens"] = tokens
+    return tokens
 
-    computed = [name for name, file_col in prop_names if file_col is None]
-    report.computed = tuple(computed)
-    if computed:
-        idx = np.flatnonzero(keep)
-        values = _computed_properties(df["smiles"].iloc[idx].tolist(), computed, n_jobs=n_jobs)
-        for name in computed:
-            column = np.full(len(df), np.nan)
-            column[idx] = values[name].to_numpy(dtype=float)
-            df[name] = column
 
-    report.n_valid = int(keep.sum())
-    report.labels = {name: int(np.isfinite(df[name].to_numpy(dtype=float)[keep]).sum()) for name, _ in prop_names}
-    report.rejected = pd.DataFrame(rejected, columns=["row", "smiles", "reason"]).sort_values("row", kind="stable")
+def _add_computed_properties(df: pd.DataFrame, computed: list[str], rows: _Rows, n_jobs: int) -> None:
+    """A column per property RDKit computes (not in the file), for the kept rows (NaN elsewhere)."""
+    rows.report.computed = tuple(computed)
+    if not computed:
+        return
+    idx = np.flatnonzero(rows.keep)
+    values = _computed_properties(df["smiles"].iloc[idx].tolist(), computed, n_jobs=n_jobs)
+    for name in computed:
+        column = np.full(len(df), np.nan)
+        column[idx] = values[name].to_numpy(dtype=float)
+        df[name] = column
+
+
+def _accepted(df: pd.DataFrame, rows: _Rows, names: list[str], source: str | Path, path: Path,
+              rejected_path: Path | str | None) -> pd.DataFrame:
+    """The kept rows; the report completed (counts, labels of the properties `names`, rejected rows, written
+    to `rejected_path`).
+    DataError, naming the commonest reasons, when no row is left."""
+    report = rows.report
+    report.n_valid = int(rows.keep.sum())
+    report.labels = {name: int(np.isfinite(df[name].to_numpy(dtype=float)[rows.keep]).sum()) for name in names}
+    report.rejected = pd.DataFrame(rows.rejected, columns=["row", "smiles", "reason"]).sort_values("row",
+                                                                                                   kind="stable")
     if len(report.rejected) and rejected_path is not None:
         target = _default_rejected_path(path) if rejected_path == "auto" else Path(rejected_path)
         if is_dataset_name(source):
@@ -257,7 +292,6 @@ def load_molecules(
         target.parent.mkdir(parents=True, exist_ok=True)
         report.rejected.to_csv(target, index=False)
         report.rejected_path = target
-    out = df[keep].reset_index(drop=True)
     if report.n_valid == 0:
         reasons = report.rejected["reason"].str.split(":").str[0].value_counts().head(3)
         raise DataError(
@@ -265,9 +299,7 @@ def load_molecules(
             + "; ".join(f"{r} ({n} rows)" for r, n in reasons.items())
             + (f". Rejected rows are in {report.rejected_path}." if report.rejected_path else ".")
         )
-    for name, file_col in prop_names:  # labelled rows may all have been rejected for other reasons
-        _require_labels(path, file_col or name, out[name].to_numpy(dtype=float), report.n_valid, after_validation=True)
-    return out, report
+    return df[rows.keep].reset_index(drop=True)
 
 
 def _require_labels(path: Path, column: str, values: np.ndarray, n_rows: int, after_validation: bool = False) -> None:

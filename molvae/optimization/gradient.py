@@ -25,6 +25,7 @@ import torch
 from molvae import chem
 from molvae.optimization.likelihood import StartLikelihood, nearest_to_target
 from molvae.optimization.search import Evaluator, Starts, decode_steps
+from molvae.optimization.settings import likelihood_temperature
 
 __all__ = ["gradient_search", "log_density_fn", "place_copies", "LOCAL_COMPONENTS"]
 
@@ -119,8 +120,8 @@ def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, density_we
     of the predicted score across its members (where they disagree, the head's gradient is not trusted).
 
     Selection (start molecules): with `n_decode` < per_start, each decode step decodes only the n_decode
-    copies of each start whose -log p_T(x_start | z) (`likelihood`, at the decoding temperature T, greedy:
-    1) is nearest `target_nll` nats; the others are searched, scored and never decoded."""
+    copies of each start whose -log p_T(x_start | z) (`likelihood`, at
+    `settings.likelihood_temperature` of the decoding temperature) is nearest `target_nll` nats; the others are searched, scored and never decoded."""
     vae, starts = ev.vae, ev.starts
     dev = vae.device
     center = starts.center.to(dev)
@@ -142,7 +143,7 @@ def gradient_search(ev: Evaluator, steps: int, every: int, lr: float, density_we
                 pick = traj
                 if per_start and n_decode is not None and n_decode < per_start:
                     z = (center + sigma * u).detach()
-                    nll = likelihood.nll(z, starts.group, ev.temperature or 1.0)
+                    nll = likelihood.nll(z, starts.group, likelihood_temperature(ev.temperature))
                     pick = nearest_to_target(nll, starts.group, n_decode, target_nll)
                 got = ev.evaluate(pick, center[pick] + sigma[pick] * u[pick], step)
                 if ev.scorer.needs_cycle() and got.n:

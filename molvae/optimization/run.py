@@ -201,7 +201,7 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
              method: str = "gradient", start: str | Sequence[str] | None = None, similarity: float | None = None,
              constraints: Constraints | None = None, density_weight: float | None = None,
              trust_radius: float | None = None, decode_every: int | None = None, budget: int | None = None,
-             seed: int = 0, top_k: int = 1, n_jobs: int = 1, noise: float | None = None,
+             seed: int = 0, top_k: int = 1, n_jobs: int | None = 1, noise: float | None = None,
              spread: float | None = None, temperature: float | None = None, heads: Any = None,
              uncertainty_weight: float | None = None, candidates: int | None = None,
              refine_steps: int | None = None, target_nll: float | None = None) -> pd.DataFrame:
@@ -219,108 +219,152 @@ def optimize(model: Any, objective: str | Objective | Sequence[str | Objective] 
       budget (decoded molecules per start; default: what the decode steps spend), lr (step
       length, posterior stds), density_weight (learned latent log-density, gradient), trust_radius
       (posterior stds from the start; random and bo sample inside it), noise (Langevin, gradient),
-      spread (copies of a start molecule around its mean), temperature (0: greedy decoding),
+      spread (copies of a start molecule around its mean), temperature (0: greedy decoding; T > 0:
+      sampling at T, the contract of `molvae.optimization.settings`),
       uncertainty_weight (gradient: penalty on the disagreement of `heads`); gradient from start
       molecules: candidates (copies searched per start, of which n_starts are decoded: those whose
       decoder likelihood of the start is nearest target_nll nats) and refine_steps (steps towards the
       latent that reconstructs the start; the copies begin between it and the mean).
     heads: a `HeadEnsemble` or the directory holding one (`molvae.optimization.heads`); gradient only.
     similarity: Tanimoto floor in [0, 1] to the start molecule. constraints: `Constraints`.
-    top_k: rows per start. n_jobs: processes for RDKit rescoring of large batches.
+    top_k: rows per start. n_jobs: processes for RDKit rescoring of large batches (0 or None: all cores).
     Returns the result DataFrame (see module docstring); it may be empty: nothing valid
     passed the constraints, and `attrs["rejected"]` says why.
     """
     t0 = time.perf_counter()
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    top_k = arguments.positive_int(top_k, "top_k")
-    if similarity is not None:
-        similarity = arguments.number(similarity, "similarity", 0.0, 1.0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise UsageError(f"seed must be an integer, got {seed!r}")
-    constraints = Constraints() if constraints is None else constraints
-    if not isinstance(constraints, Constraints):
-        raise UsageError(f"constraints must be a molvae.optimization.run.Constraints, got {type(constraints).__name__}")
-    if similarity is not None and start is None:
-        raise UsageError("a similarity floor needs start molecules (start=SMILES or a list); prior starts have "
-                         "no molecule to stay similar to")
+    seed, top_k, similarity, constraints = _checked(method, start, seed, top_k, similarity, constraints, n_jobs)
     cfg = resolve_settings(method, start is not None, dict(
         n_starts=n_starts, steps=steps, decode_every=decode_every, budget=budget, lr=lr,
         density_weight=density_weight, trust_radius=trust_radius, noise=noise, spread=spread,
         temperature=temperature, uncertainty_weight=uncertainty_weight, candidates=candidates,
         refine_steps=refine_steps, target_nll=target_nll))
-    local = method == "gradient" and start is not None
-    if heads is not None:
-        from molvae.optimization.heads import HeadEnsemble
-
-        if method != "gradient":
-            raise UsageError("heads guide the gradient method only; random and bo use no head")
-        heads = heads if isinstance(heads, HeadEnsemble) else HeadEnsemble.load(heads)
-        heads.check(model)
-    elif cfg.uncertainty_weight > 0:
-        raise UsageError("uncertainty_weight needs heads (a HeadEnsemble or its directory)")
+    heads = _head_ensemble(heads, method, cfg, model)
     scorer = Scorer(parse_objectives(objective), model.prop_stats, need_guide=(method == "gradient"))
     if method == "gradient" and model.model.prop_head is None:
         raise UsageError("this model has no property head; use method='random' or 'bo'")
 
+    local = method == "gradient" and start is not None
     copies = (cfg.candidates or cfg.n_starts) if local else cfg.n_starts
-    starts = _starts(model, start, copies, int(seed), 0.0 if local else cfg.spread)
+    starts = _starts(model, start, copies, seed, 0.0 if local else cfg.spread)
+    likelihood = _place_local_copies(model, starts, copies, cfg, seed) if local else None
     per_start = None if starts.from_prior else copies
-    likelihood = None
-    if local:  # copies between the posterior mean and the latent that reconstructs the start (gradient.py)
-        likelihood = StartLikelihood(model, starts.smiles)
-        z_star = likelihood.refine(starts.center[::copies], starts.sigma[::copies], cfg.refine_steps)
-        place_copies(starts, copies, z_star if cfg.refine_steps else None, cfg.spread, int(seed))
-    plan = decode_steps(cfg.steps, cfg.decode_every)
-    if method == "gradient" and per_start is not None:
-        plan = [p for p in plan if p > 0]
-    spend = (cfg.n_starts if per_start else 1) * len(plan)
-    budget_used = spend if cfg.budget is None else min(cfg.budget, spend)
+    budget_used = _budget_per_start(cfg, method, per_start)
     ev = Evaluator(model, scorer, constraints, starts, similarity, budget_used, n_jobs,
-                   temperature=cfg.temperature or None, seed=int(seed))
-    radius = f", within {cfg.trust_radius:g} posterior stds of the start" if cfg.trust_radius else ""
+                   temperature=cfg.temperature, seed=seed)
     if method == "gradient":
         gradient_search(ev, cfg.steps, cfg.decode_every, cfg.lr, cfg.density_weight, cfg.trust_radius, cfg.noise,
-                        int(seed), per_start, heads, cfg.uncertainty_weight, likelihood,
+                        seed, per_start, heads, cfg.uncertainty_weight, likelihood,
                         cfg.n_starts if local else None, cfg.target_nll)
-        guidance = (f"normalized steps of {cfg.lr:g} posterior stds on the head's predicted score"
-                    + (f" + {cfg.density_weight:g} x log q(z) ({model.density_kind})" if cfg.density_weight else "")
-                    + (f", Langevin noise {cfg.noise:g}" if cfg.noise else "")
-                    + (f" - {cfg.uncertainty_weight:g} x the std of the score across {heads.n_members} heads"
-                       if heads is not None and cfg.uncertainty_weight else "") + radius)
-        if local and cfg.refine_steps:
-            guidance += (f"; copies begin between the posterior mean and the latent that reconstructs the start "
-                         f"({cfg.refine_steps} steps on the decoder's log-likelihood of the start)")
-        if local and copies > cfg.n_starts:
-            guidance += (f"; of {copies} copies per start, the {cfg.n_starts} whose -log p(start | z) is nearest "
-                         f"{cfg.target_nll:g} nats are decoded")
     elif method == "random":
-        random_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, int(seed))
-        guidance = ("prior draws" if start is None and cfg.trust_radius is None
-                    else "random perturbations around the start" + radius)
+        random_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, seed)
     else:
-        bo_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, int(seed))
-        guidance = "GP (Matern 5/2) expected improvement over random candidate latents, batched" + radius
-    guidance += (f"; decoded by sampling at temperature {cfg.temperature:g}" if cfg.temperature
-                 else "; decoded greedily")
-    if scorer.needs_cycle():
-        guidance += "; plogp predicted from the logP and SA heads plus the decoded molecule's ring penalty"
+        bo_search(ev, cfg.steps, cfg.decode_every, cfg.trust_radius, seed)
 
     obs = ev.observations()
     before = _before(model, scorer, starts)
     df = _results(obs, before, starts, scorer, method, top_k)
+    df.attrs.update(
+        method=method, objectives=scorer.describe(), scored_by=scorer.scored_by(),
+        n_decoded=int(ev.used), budget=int(budget_used) * starts.n_starts, budget_per_start=int(budget_used),
+        settings=cfg.to_dict(), n_valid=int(obs["valid"].sum()) if len(obs) else 0,
+        n_ok=int(obs["ok"].sum()) if len(obs) else 0, rejected=_rejected(obs),
+        guidance=_guidance(method, cfg, model, scorer, heads, start is not None, copies), seed=seed,
+        seconds=time.perf_counter() - t0, similarity=similarity, constraints=dataclasses.asdict(constraints),
+        run=RunRecord(obs, _start_summary(obs, before, starts)),
+    )
+    return df
+
+
+# ---------------------------------------------------------------- the steps of `optimize`
+def _checked(method: Any, start: Any, seed: Any, top_k: Any, similarity: Any, constraints: Any,
+             n_jobs: Any) -> tuple[int, int, float | None, Constraints]:
+    """The arguments `resolve_settings` does not check, checked once here: (seed, top_k, similarity,
+    constraints) in the types the steps below trust."""
+    arguments.choice(method, "method", METHODS)
+    top_k = arguments.positive_int(top_k, "top_k")
+    if similarity is not None:
+        similarity = arguments.number(similarity, "similarity", 0.0, 1.0)
+        if start is None:
+            raise UsageError("a similarity floor needs start molecules (start=SMILES or a list); prior starts have "
+                             "no molecule to stay similar to")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise UsageError(f"seed must be an integer, got {seed!r}")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer))):
+        raise UsageError(f"n_jobs must be an integer (0 or None: all cores), got {n_jobs!r}")
+    constraints = Constraints() if constraints is None else constraints
+    if not isinstance(constraints, Constraints):
+        raise UsageError(f"constraints must be a molvae.optimization.run.Constraints, got {type(constraints).__name__}")
+    return int(seed), top_k, similarity, constraints
+
+
+def _head_ensemble(heads: Any, method: str, cfg: SearchSettings, model: Any) -> Any:
+    """The `HeadEnsemble` (loaded from its directory when given one) checked against `model`, or None."""
+    if heads is None:
+        if cfg.uncertainty_weight > 0:
+            raise UsageError("uncertainty_weight needs heads (a HeadEnsemble or its directory)")
+        return None
+    from molvae.optimization.heads import HeadEnsemble
+
+    if method != "gradient":
+        raise UsageError("heads guide the gradient method only; random and bo use no head")
+    heads = heads if isinstance(heads, HeadEnsemble) else HeadEnsemble.load(heads)
+    heads.check(model)
+    return heads
+
+
+def _place_local_copies(model: Any, starts: Starts, copies: int, cfg: SearchSettings, seed: int) -> StartLikelihood:
+    """Gradient search from start molecules: the copies of each start move between the posterior mean and the
+    latent that reconstructs the start (`gradient.place_copies`); returns the likelihood that ranks them."""
+    likelihood = StartLikelihood(model, starts.smiles)
+    z_star = likelihood.refine(starts.center[::copies], starts.sigma[::copies], cfg.refine_steps)
+    place_copies(starts, copies, z_star if cfg.refine_steps else None, cfg.spread, seed)
+    return likelihood
+
+
+def _budget_per_start(cfg: SearchSettings, method: str, per_start: int | None) -> int:
+    """Decoded molecules each start may spend: what the decode steps spend, capped by `cfg.budget`."""
+    plan = decode_steps(cfg.steps, cfg.decode_every)
+    if method == "gradient" and per_start is not None:
+        plan = [p for p in plan if p > 0]
+    spend = (cfg.n_starts if per_start else 1) * len(plan)
+    return spend if cfg.budget is None else min(cfg.budget, spend)
+
+
+def _rejected(obs: pd.DataFrame) -> dict[str, int]:
+    """{reason: decoded latents that failed it} (a latent counts under every reason it fails)."""
     rejected = {r: 0 for r in REJECT_REASONS}
     if len(obs):
         for text in obs["rejected"]:
             for r in filter(None, str(text).split(",")):
                 rejected[r] += 1
         rejected["duplicate_of_start"] = int((obs["ok"] & ~obs["result"]).sum())
-    df.attrs.update(
-        method=method, objectives=scorer.describe(), scored_by=scorer.scored_by(),
-        n_decoded=int(ev.used), budget=int(budget_used) * starts.n_starts, budget_per_start=int(budget_used),
-        settings=cfg.to_dict(), n_valid=int(obs["valid"].sum()) if len(obs) else 0,
-        n_ok=int(obs["ok"].sum()) if len(obs) else 0, rejected=rejected, guidance=guidance, seed=int(seed),
-        seconds=time.perf_counter() - t0, similarity=similarity, constraints=dataclasses.asdict(constraints),
-        run=RunRecord(obs, _start_summary(obs, before, starts)),
-    )
-    return df
+    return rejected
+
+
+def _guidance(method: str, cfg: SearchSettings, model: Any, scorer: Scorer, heads: Any, from_molecules: bool,
+              copies: int) -> str:
+    """One sentence on what guided the search and how it decoded (`df.attrs["guidance"]`)."""
+    radius = f", within {cfg.trust_radius:g} posterior stds of the start" if cfg.trust_radius else ""
+    local = method == "gradient" and from_molecules
+    if method == "gradient":
+        text = (f"normalized steps of {cfg.lr:g} posterior stds on the head's predicted score"
+                + (f" + {cfg.density_weight:g} x log q(z) ({model.density_kind})" if cfg.density_weight else "")
+                + (f", Langevin noise {cfg.noise:g}" if cfg.noise else "")
+                + (f" - {cfg.uncertainty_weight:g} x the std of the score across {heads.n_members} heads"
+                   if heads is not None and cfg.uncertainty_weight else "") + radius)
+        if local and cfg.refine_steps:
+            text += (f"; copies begin between the posterior mean and the latent that reconstructs the start "
+                     f"({cfg.refine_steps} steps on the decoder's log-likelihood of the start)")
+        if local and copies > cfg.n_starts:
+            text += (f"; of {copies} copies per start, the {cfg.n_starts} whose -log p(start | z) is nearest "
+                     f"{cfg.target_nll:g} nats are decoded")
+    elif method == "random":
+        text = ("prior draws" if not from_molecules and cfg.trust_radius is None
+                else "random perturbations around the start" + radius)
+    else:
+        text = "GP (Matern 5/2) expected improvement over random candidate latents, batched" + radius
+    text += (f"; decoded by sampling at temperature {cfg.temperature:g}" if cfg.temperature
+             else "; decoded greedily")
+    if scorer.needs_cycle():
+        text += "; plogp predicted from the logP and SA heads plus the decoded molecule's ring penalty"
+    return text

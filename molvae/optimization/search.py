@@ -24,6 +24,7 @@ import torch
 
 from molvae import chem
 from molvae.optimization.objectives import Constraints, Scorer
+from molvae.optimization.settings import decoding
 from molvae.parallel import pmap
 
 __all__ = ["Starts", "Evaluator", "Batch", "decode_steps", "perturb", "random_search"]
@@ -99,12 +100,12 @@ class Evaluator:
     and records every observation. RDKit results are cached per decoded SMILES for the run
     (trajectories revisit the same molecules often).
 
-    budget: decoded molecules per start. temperature: None decodes greedily (one molecule per
-    latent, deterministic); a number samples tokens at that temperature (seeded by `seed` and
-    the call count, so a run is reproducible)."""
+    budget: decoded molecules per start. temperature: 0 decodes greedily, T > 0 samples tokens at T
+    (`molvae.optimization.settings.decoding`; sampling is seeded by `seed` and the call count, so a run is
+    reproducible)."""
 
     def __init__(self, vae: Any, scorer: Scorer, constraints: Constraints, starts: Starts,
-                 similarity: float | None, budget: int, n_jobs: int = 1, temperature: float | None = None,
+                 similarity: float | None, budget: int, n_jobs: int | None = 1, temperature: float = 0.0,
                  seed: int = 0):
         self.vae, self.scorer, self.constraints, self.starts = vae, scorer, constraints, starts
         self.similarity, self.budget, self.n_jobs = similarity, int(budget), n_jobs
@@ -138,10 +139,7 @@ class Evaluator:
 
     def _decode(self, z: torch.Tensor) -> list[str]:
         self._calls += 1
-        if self.temperature is None:
-            return self.vae.decode(z, method="greedy", seed=0)
-        return self.vae.decode(z, method="multinomial", temperature=self.temperature,
-                               seed=self.seed * 1_000_003 + self._calls)
+        return self.vae.decode(z, seed=self.seed * 1_000_003 + self._calls, **decoding(self.temperature))
 
     # ------------------------------------------------------------- pieces
     def _rescore(self, smiles: Sequence[str]) -> None:

@@ -4,6 +4,13 @@ its method and kind of start, validated once.
 Defaults for start molecules were chosen on the similarity-constrained plogp protocol
 (docs/optimization.md): every method spends 20 decoded molecules per start molecule, the budget of that
 protocol. Prior starts keep 64 trajectories of 100 steps decoded every 10.
+
+Temperature, the one contract of every layer of `molvae.optimize` (the settings, the searches, the gradient
+search's choice of copies, the decoder): a float in [0, 10]; 0 decodes greedily (the argmax token, one
+molecule per latent, deterministic), T > 0 samples each token from softmax(logits / T). `decoding(T)` is the
+only translation into the decoder's arguments (`MolVAE.decode(method=..., temperature=...)`, whose own
+temperature is in (0, 10] beside a method), and `likelihood_temperature(T)` the temperature at which the
+likelihood of a start molecule is measured: T itself, or 1 (the model's own distribution) for greedy decoding.
 """
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from typing import Any
 from molvae import arguments
 from molvae.errors import UsageError
 
-__all__ = ["SearchSettings", "resolve_settings", "DEFAULTS"]
+__all__ = ["SearchSettings", "resolve_settings", "DEFAULTS", "decoding", "likelihood_temperature"]
 
 
 @dataclass(frozen=True)
@@ -25,10 +32,11 @@ class SearchSettings:
     log-density, nats (gradient). trust_radius: largest distance from the start, posterior stds (None:
     none). noise: Langevin noise per step, posterior stds (gradient). spread: the copies of a start
     molecule begin at mean + spread * sigma * N(0, I), the first at the mean. temperature: 0 decodes
-    greedily; above 0, tokens are sampled at that temperature. uncertainty_weight: penalty on the std of
-    the predicted score across a head ensemble's members (gradient, with `heads`).
+    greedily; above 0, tokens are sampled at that temperature (the module docstring's contract).
+    uncertainty_weight: penalty on the std of the predicted score across a head ensemble's members
+    (gradient, with `heads`).
     Gradient search from start molecules only: candidates: copies searched per start, of which the
-    n_starts whose -log p(x_start | z) at the decoding temperature is nearest target_nll (nats) are decoded
+    n_starts whose -log p(x_start | z) at `likelihood_temperature` is nearest target_nll (nats) are decoded
     at each decode step (None: n_starts, every copy decoded); refine_steps: Adam steps on
     log p(x_start | z) from the posterior mean to z*, the latent that reconstructs the start (0: none),
     and the copies then begin along the segment from the mean to z* (`gradient.place_copies`)."""
@@ -110,3 +118,14 @@ def resolve_settings(method: str, from_molecules: bool, given: dict[str, Any]) -
         raise UsageError("candidates, refine_steps and target_nll shape the gradient search from start molecules "
                          "only; random and bo, and prior starts, take none of them")
     return cfg
+
+
+def decoding(temperature: float) -> dict[str, Any]:
+    """The decoder's arguments for a search temperature (0: greedy; T > 0: sampling at T)."""
+    return {"method": "greedy"} if temperature == 0 else {"method": "multinomial", "temperature": temperature}
+
+
+def likelihood_temperature(temperature: float) -> float:
+    """The temperature at which -log p(x_start | z) ranks the copies of a start: the decoding temperature,
+    or 1 when decoding is greedy (whose own likelihood is 0 or infinite, ranking nothing)."""
+    return temperature if temperature > 0 else 1.0

@@ -270,6 +270,12 @@ def test_pages(client, path, words):
     assert client.get("/static/app.js").status_code == 200
 
 
+def test_the_vendored_editor_is_served_with_its_license(client):
+    assert "Redistribution and use" in client.get("/static/jsme/license.txt").text
+    assert client.get("/static/jsme/jsme.nocache.js").status_code == 200
+    assert '"version": "0.8.2"' in client.get("/static/jsme/package.json").text
+
+
 def test_docs_schema_lists_the_api(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/health", "/api/model", "/api/sample", "/api/score", "/api/predict"} <= set(paths)

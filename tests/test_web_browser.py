@@ -185,3 +185,17 @@ def test_model_page(server, page, shots):
     assert page.locator("article.card table").count() >= 1  # the model card's tables rendered
     assert page.locator("nav a.active").inner_text() == "Model"
     page.screenshot(path=str(shots / "serve-model.png"), full_page=False)
+
+
+def test_molecule_editor_fills_the_smiles_field(server, page, shots):
+    from molvae import chem
+
+    page.goto(server + "/analogs")
+    page.click("#draw-toggle")
+    page.wait_for_function("() => window.molvaeEditor !== undefined")
+    page.evaluate("() => window.molvaeEditor.readGenericMolecularInput('Oc1ccccc1C(=O)O')")
+    page.click("#use-drawing")
+    value = page.input_value("#analogs-form input[name=smiles]")
+    assert chem.canonical(value) == chem.canonical("O=C(O)c1ccccc1O")
+    assert page.locator("#jsme_container canvas, #jsme_container svg").count() >= 1
+    page.screenshot(path=str(shots / "serve-editor.png"), full_page=False)

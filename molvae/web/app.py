@@ -203,6 +203,9 @@ def _api_routes(app: FastAPI, svc: Service) -> None:
         """Property-head predictions with in_domain, anomaly and the reason for unreadable molecules."""
         return await run_now("predict", body)
 
+
+
+def _job_routes(app: FastAPI, svc: Service) -> None:
     @app.post("/api/jobs/sample", status_code=202)
     def job_sample(body: SampleBody) -> dict[str, Any]:
         return svc.job_json(svc.job("sample", body))
@@ -309,5 +312,6 @@ def create_app(model: MolVAE, token: str | None = None, limits: Limits | None = 
     install_token_guard(app, token)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     _api_routes(app, svc)
+    _job_routes(app, svc)
     _page_routes(app, svc)
     return app

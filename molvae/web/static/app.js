@@ -176,5 +176,29 @@ function setupPreview() {
   update();
 }
 
+// The molecule editor (JSME, vendored under /static/jsme/), loaded on first use: the drawing fills the SMILES field.
+function setupEditor() {
+  const toggle = document.getElementById("draw-toggle"), box = document.getElementById("jsme-box");
+  const input = document.querySelector("#analogs-form input[name=smiles]"), use = document.getElementById("use-drawing");
+  if (!toggle || !box || !input) return;
+  const take = () => {
+    const smiles = window.molvaeEditor ? window.molvaeEditor.smiles() : "";
+    if (smiles) { input.value = smiles; input.dispatchEvent(new Event("change")); }
+  };
+  toggle.addEventListener("click", () => {
+    box.hidden = !box.hidden;
+    if (box.hidden || window.molvaeEditor || document.getElementById("jsme-script")) return;
+    window.jsmeOnLoad = () => {
+      const editor = new JSApplet.JSME("jsme_container", "440px", "340px", {options: "newlook"});
+      window.molvaeEditor = editor;
+      if (input.value.trim()) editor.readGenericMolecularInput(input.value.trim());
+      if (editor.setCallBack) editor.setCallBack("AfterStructureModified", take);
+    };
+    document.body.appendChild(el("script", {src: "/static/jsme/jsme.nocache.js", id: "jsme-script"}));
+  });
+  use.addEventListener("click", take);
+}
+
 document.querySelectorAll("form.job-form").forEach(setupForm);
 setupPreview();
+setupEditor();

@@ -7,14 +7,26 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 VPY=.venv/bin/python
+# pip's and the build backend's own output (setuptools' "Editable installation" banner among it) goes to a log
+# that is shown only when the install fails: setup prints its own lines, and real errors in full.
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+pip_quiet() {
+  if ! "$VPY" -m pip install --quiet "$@" >"$LOG" 2>&1; then
+    cat "$LOG" >&2
+    echo "setup: pip install $* failed (pip's output above)" >&2
+    return 1
+  fi
+  grep "^ERROR" "$LOG" >&2 || true  # an error pip reports without failing (a dependency conflict) stays visible
+}
 "$VPY" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 if ! "$VPY" -c "import torch" >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     echo "setup: GPU visible, installing torch with CUDA"
-    "$VPY" -m pip install --quiet "torch>=2.3"
+    pip_quiet "torch>=2.3"
   else
     echo "setup: no GPU visible, installing the CPU build of torch"
-    "$VPY" -m pip install --quiet "torch==2.13.0" || "$VPY" -m pip install --quiet "torch>=2.3"
+    "$VPY" -m pip install --quiet "torch==2.13.0" >/dev/null 2>&1 || pip_quiet "torch>=2.3"
   fi
 fi
 case "${1:-}" in
@@ -23,5 +35,5 @@ case "${1:-}" in
   all) extras="[dev,notebooks]" ;;
   *) extras="" ;;
 esac
-"$VPY" -m pip install --quiet -e ".${extras}" 2>&1 | grep -v "^WARNING: Location" || true
+pip_quiet -e ".${extras}"
 "$VPY" -c "import molvae" && echo "setup: molvae installed in .venv"

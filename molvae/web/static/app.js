@@ -13,7 +13,7 @@ function el(tag, attrs, text) {
 
 function fmt(value) {
   if (value === null || value === undefined) return "";
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) >= 100 ? 1 : 3);
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) >= 10 ? 1 : 3);
   if (typeof value === "boolean") return value ? "yes" : "no";
   return String(value);
 }

@@ -75,7 +75,7 @@ class _Recorder(Evaluator):
 def _final_latents(vae: MolVAE, density_weight: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     starts = _starts(vae, STARTS, 6, seed, 0.5)
     scorer = Scorer(parse_objectives("plogp"), vae.prop_stats, need_guide=True)
-    ev = _Recorder(vae, scorer, Constraints(), starts, None, 6, temperature=None)
+    ev = _Recorder(vae, scorer, Constraints(), starts, None, 6, temperature=0.0)  # 0: greedy (settings.decoding)
     gradient_search(ev, 8, 8, 0.5, density_weight, None, 0.0, seed, per_start=6)
     return ev.latents, starts.center
 
@@ -93,7 +93,7 @@ def test_density_term_keeps_latents_where_the_decoder_was_trained(shipped: MolVA
 def test_trust_radius_bounds_every_latent(shipped: MolVAE) -> None:
     starts = _starts(shipped, STARTS, 4, 0, 0.5)
     scorer = Scorer(parse_objectives("plogp"), shipped.prop_stats, need_guide=True)
-    ev = _Recorder(shipped, scorer, Constraints(), starts, None, 4, temperature=None)
+    ev = _Recorder(shipped, scorer, Constraints(), starts, None, 4, temperature=0.0)  # 0: greedy (settings.decoding)
     gradient_search(ev, 6, 6, 1.0, 0.0, 1.5, 0.5, 0, per_start=4)
     dist = ((ev.latents - starts.center) / starts.sigma).norm(dim=1)
     assert torch.all(dist <= 1.5 + 1e-4) and dist.max() > 1.4

@@ -82,9 +82,10 @@ def test_bucketed_decoding_runs_few_shapes_and_keeps_the_tokens(shipped: molvae.
     sizes: list[int] = []
     step = model.step
 
-    def recording_step(tok: torch.Tensor, h: torch.Tensor, za: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def recording_step(tok: torch.Tensor, h: torch.Tensor, za: torch.Tensor,
+                       c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         sizes.append(len(tok))
-        return step(tok, h, za)
+        return step(tok, h, za, c)
 
     def run(bucketed: bool) -> torch.Tensor:
         sizes.clear()

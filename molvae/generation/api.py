@@ -25,6 +25,10 @@ from molvae import arguments, chem, runtime
 from molvae.data.tokens import Tokenizer, Vocabulary
 from molvae.errors import DataError, UsageError
 from molvae.generation.codec import MoleculeCodec
+from molvae.generation.conditional_sampling import sample_where
+from molvae.generation.conditions import parse_where
+from molvae.generation.density_fit import DensityConfig, fit_density
+from molvae.generation.distinct_sampling import sample_distinct
 from molvae.generation.molecule_table import property_names
 from molvae.generation.prior import LatentPrior
 from molvae.model import inference
@@ -141,8 +145,6 @@ class MolVAE:
         """Fit the learned latent density to the posterior of `smiles` (normally the training molecules;
         see `molvae.generation.density_fit.DensityConfig`), make it this model's default prior and, with
         `save=True`, write it into the model's checkpoint directory. Returns the `LatentDensity`."""
-        from molvae.generation.density_fit import DensityConfig, fit_density
-
         if save and self.path is None:
             raise UsageError("this model has no checkpoint directory to save its density in")
         self.prior.density = fit_density(self.codec, smiles, config or DensityConfig())
@@ -180,9 +182,6 @@ class MolVAE:
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(seed)
         if where is not None:
-            from molvae.generation.conditional_sampling import sample_where
-            from molvae.generation.conditions import parse_where
-
             windows = parse_where(where, self.prop_names)
             arguments.choice(method, "method", inference.METHODS)
             arguments.temperature(temperature)
@@ -195,8 +194,6 @@ class MolVAE:
             ids = self.codec.decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len)
             df, drawn = self.codec.table(ids, names, n_jobs), int(n)
         else:
-            from molvae.generation.distinct_sampling import sample_distinct
-
             df, drawn = sample_distinct(self.codec, self.prior, int(n), gen, method, temperature, seed, beam_width,
                                         batch_size, names, max_len, n_jobs, prior)
         df.attrs.update(seed=seed, method=method, temperature=float(temperature), prior=prior, n_drawn=drawn,

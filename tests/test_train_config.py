@@ -73,12 +73,16 @@ def test_resume_warns_only_about_values_that_differ_from_the_defaults(tmp_path: 
     ("lr", "0.1", "a finite number"), ("lr", float("nan"), "a finite number"), ("progress", "yes", "true or false"),
     ("properties", "logp", "a list of strings"), ("properties", [1], "a list of strings"),
     ("model", [64], "an object"), ("smiles_col", 3, "a string or null"), ("data", 7, "a string"),
+    ("model", {"dec_hidden": "256"}, "model.dec_hidden must be an integer"),
+    ("model", {"latent_dim": 2.5}, "model.latent_dim must be an integer"),
+    ("model", {"bidirectional": 1}, "model.bidirectional must be true or false"),
 ])
 def test_every_field_is_type_checked_with_its_name_value_and_type(field, value, expected):
     with pytest.raises(UsageError) as err:
         TrainConfig.from_dict({field: value})
     text = str(err.value)
-    assert field in text and repr(value) in text and expected in text
+    shown = next(iter(value.values())) if isinstance(value, dict) else value
+    assert field in text and repr(shown) in text and expected in text
 
 
 def test_types_that_stand_for_a_field_are_kept_in_its_form(tmp_path: Path):

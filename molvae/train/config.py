@@ -204,6 +204,9 @@ class TrainConfig:
             raise UsageError(f"unknown model settings {sorted(unknown)}; valid: {', '.join(model_fields())}.")
         from molvae.model.vae import ModelConfig
 
+        types = {f.name: str(f.type) for f in fields(ModelConfig)}
+        object.__setattr__(self, "model", {key: _typed(f"model.{key}", types[key], value)
+                                           for key, value in self.model.items()})
         try:
             ModelConfig(vocab_size=8, **self.model)
         except (TypeError, ValueError) as exc:

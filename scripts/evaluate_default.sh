@@ -14,4 +14,4 @@ args=()
 for s in ${SEEDS[@]}; do args+=(--seed "$s"); done
 mkdir -p runs
 .venv/bin/molvae evaluate --model "$MODEL" --n-samples "$N" "${args[@]}" -o "runs/evaluate_${MODEL//\//_}.json"
-.venv/bin/python scripts/results_table.py "runs/evaluate_${MODEL//\//_}.json" --md "runs/results_${MODEL//\//_}.md"
+.venv/bin/python -m molvae.bench.results_table "runs/evaluate_${MODEL//\//_}.json" --md "runs/results_${MODEL//\//_}.md"

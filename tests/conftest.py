@@ -29,7 +29,7 @@ def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fit(cfg)
 
 
-# ------------------------------------------- scripts (test_scripts_study_training.py, test_scripts_learning_curve.py)
+# ------------------------------------------- scripts (test_scripts_maintenance.py)
 @pytest.fixture(scope="session")
 def load_script():
     """A loader of scripts/NAME.py as a module (the scripts are not a package), for their unit tests."""

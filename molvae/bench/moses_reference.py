@@ -3,7 +3,10 @@
 The reference is `moses/vae/{model,trainer,config}.py` from the molsets 0.3.1 wheel (found with
 `wheel`, in the molvae cache, or fetched with `pip download --no-deps molsets==0.3.1`), imported
 without running the package's `__init__` (its metrics need packages that no longer install); tqdm is
-stubbed if absent. Its default config and its own training step are used unchanged.
+stubbed if absent. Its default config, its own training step and its own sampling loop are used
+unchanged but for one shim: its `sample` builds the end-of-sequence mask as uint8 and negates it with
+`~`, which was a logical not in the PyTorch it was written for and is a bitwise not today; the mask is
+made bool, which restores the original behaviour.
 """
 from __future__ import annotations
 
@@ -20,28 +23,43 @@ import torch
 
 from molvae import chem
 
-__all__ = ["import_moses_vae", "moses_flops_per_token", "MosesRunner", "moses_train_for", "moses_reconstruct"]
+__all__ = ["moses_sources", "import_moses_vae", "moses_sampler", "moses_flops_per_token", "MosesRunner",
+           "moses_train_for", "moses_reconstruct"]
 
 
-def import_moses_vae(wheel: str | Path | None = None) -> types.SimpleNamespace:
-    """The MOSES VAE model class, trainer class and config parser, read from the molsets wheel's sources
-    (extracted to a temporary directory). Fields: VAE, Trainer, parser, wheel (its path)."""
-    if wheel is None:
-        from molvae.data.datasets import find_moses_wheel
+def moses_sources(source: str | Path | None = None) -> Path:
+    """A directory holding the MOSES package's sources (`moses/`, its data sets left out), registered as the
+    package `moses` without running its `__init__`. `source`: such a directory, or a molsets wheel (extracted
+    to a temporary directory, with the shim), default the wheel in the molvae cache (fetched if absent)."""
+    if source is not None and Path(source).is_dir():
+        src = Path(source)
+    else:
+        if source is None:
+            from molvae.data.datasets import find_moses_wheel
 
-        wheel = find_moses_wheel()
-    src = Path(tempfile.mkdtemp(prefix="moses_src_"))
-    with zipfile.ZipFile(wheel) as zf:
-        for name in zf.namelist():
-            if name.startswith("moses/vae/") or name in ("moses/utils.py", "moses/interfaces.py"):
-                zf.extract(name, src)
-    import torch._dynamo  # noqa: F401  (imported before the stubs below: it inspects module specs)
-
+            source = find_moses_wheel()
+        src = Path(tempfile.mkdtemp(prefix="moses_src_"))
+        with zipfile.ZipFile(source) as zf:
+            zf.extractall(src, [n for n in zf.namelist() if n.startswith("moses/") and "/dataset/data/" not in n])
+        model_py = src / "moses" / "vae" / "model.py"
+        text = model_py.read_text()
+        if "dtype=torch.uint8" not in text:
+            raise RuntimeError(f"shim target 'dtype=torch.uint8' not found in {model_py}")
+        model_py.write_text(text.replace("dtype=torch.uint8", "dtype=torch.bool"))
     package = types.ModuleType("moses")
     package.__path__ = [str(src / "moses")]  # a namespace stand-in: skips moses/__init__.py
     package.__spec__ = importlib.machinery.ModuleSpec("moses", None, is_package=True)
     package.__spec__.submodule_search_locations = package.__path__
     sys.modules["moses"] = package
+    return src
+
+
+def import_moses_vae(wheel: str | Path | None = None) -> types.SimpleNamespace:
+    """The MOSES VAE model class, trainer class, config parser and vocabulary class, from the sources of
+    `moses_sources(wheel)`. Fields: VAE, Trainer, parser, OneHotVocab, wheel (the source)."""
+    import torch._dynamo  # noqa: F401  (imported before the stubs below: it inspects module specs)
+
+    src = moses_sources(wheel)
     try:
         import tqdm.auto  # noqa: F401
     except ImportError:  # the trainer imports tqdm; the benchmark never shows its bars
@@ -50,11 +68,20 @@ def import_moses_vae(wheel: str | Path | None = None) -> types.SimpleNamespace:
             stub.__spec__ = importlib.machinery.ModuleSpec(name, None)
             stub.tqdm = lambda it=None, **kw: it
             sys.modules[name] = stub
+    from moses.utils import OneHotVocab
     from moses.vae.config import get_parser
     from moses.vae.model import VAE as MosesVAE
     from moses.vae.trainer import VAETrainer
 
-    return types.SimpleNamespace(VAE=MosesVAE, Trainer=VAETrainer, parser=get_parser, wheel=str(wheel))
+    return types.SimpleNamespace(VAE=MosesVAE, Trainer=VAETrainer, parser=get_parser, OneHotVocab=OneHotVocab,
+                                 wheel=str(wheel or src))
+
+
+def moses_sampler(moses: types.SimpleNamespace, train_smiles: list[str]) -> Any:
+    """An untrained MOSES VAE in eval mode with its default config and the one-hot character vocabulary of
+    `train_smiles`, as MOSES builds it; `.sample(n, max_len=100)` -> list of n strings."""
+    vocab = moses.OneHotVocab.from_data(train_smiles)
+    return moses.VAE(vocab, moses.parser().parse_args([])).eval()
 
 
 def moses_flops_per_token(model: Any) -> float:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import torch
 import molvae
 from molvae import data as mdata
 from molvae.bench.moses_reference import MosesRunner, import_moses_vae, moses_reconstruct, moses_train_for
+from molvae.bench.report import torch_threads, write_json
 from molvae.evaluation.model_metrics import reconstruction_accuracy
 from molvae.model import VAE, ModelConfig
 from molvae.runtime import hardware_summary, resolve_amp
@@ -213,12 +213,8 @@ def _print_table(result: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark as the command line `argv` says; print the table, write --json; returns the result."""
     args = _parser().parse_args(argv)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         return _run(args)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
@@ -262,8 +258,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                                                       args.threads)
     _print_table(result)
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
+        write_json(args.json, result)
     return result
 
 

@@ -12,7 +12,7 @@ What does not ship: the per-molecule arrays (packed Morgan fingerprints for SNN,
 Wasserstein rows), about 30 MB; `reference.reference_stats` computes them on first use and caches them.
 
 The files were built from statistics computed with the RDKit version they record; an installed RDKit
-that canonicalizes differently can move Frag/Scaf/FCD slightly. `scripts/check_reference_stats.py`
+that canonicalizes differently can move Frag/Scaf/FCD slightly. `python -m molvae.bench.reference_stats_check`
 recomputes everything and compares.
 """
 from __future__ import annotations

@@ -54,7 +54,7 @@ from molvae.train.setup import (absolute_data, build_model, load_data, open_resu
                                 prepare_out_dir, restore_run, set_threads)
 from molvae.train.state import RunState
 
-__all__ = ["TrainConfig", "fit", "step_noise", "forward_backward"]
+__all__ = ["fit", "forward_backward"]  # public through molvae.train
 
 log = logging.getLogger("molvae.train")
 
@@ -299,7 +299,7 @@ def forward_backward(net: torch.nn.Module, optimizer: torch.optim.Optimizer, dat
     """One batch of rows `idx` of `data`: forward (autocast), backward, gradient clipping.
 
     Returns the loss terms and the gradient norm before clipping; the caller checks them
-    and then calls optimizer.step(). (scripts/bench_train.py times exactly this.)
+    and then calls optimizer.step(). (molvae.bench.train_speed times exactly this.)
     """
     lengths = torch.from_numpy(data.lengths[idx].astype(np.int64))
     ids = torch.from_numpy(data.ids[idx, : int(lengths.max())].astype(np.int64)).to(device)

@@ -9,10 +9,10 @@ The excess FCD over that floor is fitted as a power law of epochs, log(FCD - flo
 through the points of `--fit` (default: all), and solved for the goal's excess: the goal is FCD/Test .099 on
 the 30,000-sample protocol, whose own floor is .048 (the train set at 30,000 samples), so the goal's excess is
 .051 at any sample size to first order (the sample-size bias of FCD is additive and nearly the same for
-model and data). Epochs convert to hours at `--hours-per-epoch` (measured: scripts/bench_train.py, or the
+model and data). Epochs convert to hours at `--hours-per-epoch` (measured: molvae.bench.train_speed, or the
 run's log).
 
-    python scripts/learning_curve.py --point shipped:2:runs/eval_midrun/shipped/eval.json \
+    python -m molvae.bench.learning_curve --point shipped:2:runs/eval_midrun/shipped/eval.json \
         --point step1696:2.553:runs/eval_midrun/step_1696/eval.json --hours-per-epoch 2.5 [--json curve.json]
 
 Prints a table (points, fitted values) and the extrapolation; writes it all to --json. An extrapolation from
@@ -89,8 +89,9 @@ def train_floor(n: int) -> float:
     return float(molvae.evaluate(smiles, reference="moses", train=None, n_jobs=1, kl_score=False)["FCD/Test"])
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fit and extrapolate as the command line `argv` says; print the table, write --json; returns the result."""
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.learning_curve", description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--point", action="append", required=True, help="LABEL:EPOCHS:EVAL_JSON (repeat)")
     ap.add_argument("--fit", default=None, help="comma-separated labels fitted (default: every point)")
@@ -158,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"goal reached at about {need:.1f} epochs: {need - last:.1f} more than the last point, about "
               f"{(need - last) * args.hours_per_epoch:.0f} hours at {args.hours_per_epoch:g} h per epoch")
     print(f"wrote {out_path}")
+    return result
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ It is resumable: each variant's row goes into `--json` as soon as it is done and
 already there; a variant's run directory that holds a trainer state resumes where it stopped. Prints a
 markdown table of every variant in the JSON. docs/training_study.md has the commands of the real run.
 
-    flock /tmp/molvae-bench.lock .venv/bin/python scripts/study_training.py [--n-train 300000] [--epochs 1]
+    flock /tmp/molvae-bench.lock .venv/bin/python -m molvae.bench.training_settings [--n-train 300000] [--epochs 1]
         [--variants base,beta0.5,...] [--n-samples 10000] [--reference moses] [--json runs/study_training.json]
 """
 from __future__ import annotations
@@ -32,8 +32,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-
-REPO = Path(__file__).resolve().parents[1]
 
 # name -> (what changes against "base", TrainConfig overrides; "model" overrides merge into base's)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -234,9 +232,10 @@ def _score(name: str, cfg: Any, fit_s: float, args: argparse.Namespace, train_sm
     return row
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+def _parse(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parsed and checked command line (argparse exits 2 with a message on a bad one)."""
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.training_settings", description=__doc__.splitlines()[0],
+                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names (default: all; --list)")
     ap.add_argument("--list", action="store_true", help="print the variants and exit")
     ap.add_argument("--n-train", type=int, default=300_000, help="MOSES training molecules (validation included)")
@@ -256,15 +255,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--n-jobs", type=int, default=2, help="processes for RDKit work")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars or step lines")
-    ap.add_argument("--out-dir", default=str(REPO / "runs" / "study_training"), help="subset CSV and run dirs")
-    ap.add_argument("--json", default=str(REPO / "runs" / "study_training.json"))
+    ap.add_argument("--out-dir", default="runs/study_training", help="subset CSV and run dirs")
+    ap.add_argument("--json", default="runs/study_training.json")
     args = ap.parse_args(argv)
     if args.list:
-        for name, (change, overrides) in VARIANTS.items():
-            print(f"{name:16s} {change}  {json.dumps(overrides) if overrides else ''}")
-        return
+        return ap, args
     try:
-        names = parse_variants(args.variants)
+        args.variants = parse_variants(args.variants)
     except ValueError as exc:
         ap.error(str(exc))
     args.priors = list(dict.fromkeys(p.strip() for p in args.priors.split(",") if p.strip()))
@@ -277,10 +274,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.error(f"--n-val ({args.n_val}) must be smaller than --n-train ({args.n_train})")
     if args.reference not in ("moses", "embedded") and not Path(args.reference).is_file():
         ap.error(f"--reference must be moses, embedded or a SMILES file; {args.reference!r} is none of them")
-    if args.init is not None and (bad := [n for n in names if "model" in VARIANTS[n][1]]):
+    if args.init is not None and (bad := [n for n in args.variants if "model" in VARIANTS[n][1]]):
         ap.error(f"--init keeps the model's architecture; variant(s) {', '.join(bad)} change it")
     if args.density_molecules < 1:
         ap.error("--density-molecules must be >= 1: the study samples from the learned density")
+    return ap, args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Train and score the variants the command line `argv` names (resumable); print the table, write --json;
+    returns the study record (settings, commands, rows by variant)."""
+    ap, args = _parse(argv)
+    if args.list:
+        for name, (change, overrides) in VARIANTS.items():
+            print(f"{name:16s} {change}  {json.dumps(overrides) if overrides else ''}")
+        return {}
+    names = args.variants
 
     import pandas as pd
 
@@ -330,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"recon of the first {args.recon_n:,} MOSES test molecules")
     print(markdown_table(done, args.priors))
     print(f"wrote {json_path}")
+    return record
 
 
 if __name__ == "__main__":

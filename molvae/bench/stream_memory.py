@@ -1,8 +1,8 @@
 """Peak memory of `molvae sample --n N -o x.parquet` (streamed in chunks) at several N.
 
-    flock /tmp/molvae-bench.lock taskset -c 1 .venv/bin/python scripts/bench_stream.py            # 10,000 and 100,000
-    flock /tmp/molvae-bench.lock taskset -c 1 .venv/bin/python scripts/bench_stream.py --million  # also 1,000,000
-    ... scripts/bench_stream.py --sizes 10000 30000 --without-buckets                           # quick check
+    flock /tmp/molvae-bench.lock taskset -c 1 .venv/bin/python -m molvae.bench.stream_memory            # 10,000 and 100,000
+    flock /tmp/molvae-bench.lock taskset -c 1 .venv/bin/python -m molvae.bench.stream_memory --million  # also 1,000,000
+    ... -m molvae.bench.stream_memory --sizes 10000 30000 --without-buckets                           # quick check
 
 Each run is a fresh process: the CLI with its defaults (the shipped model, --chunk-size 10,000, .parquet
 output), seed 0, one torch thread (OMP_NUM_THREADS=1). Its peak resident set size is read from the kernel
@@ -25,8 +25,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["peak_rss_mb", "main"]
+
 _MEASURE = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 _UNBUCKETED_CLI = ("import sys; import molvae.model.inference as inference; inference.batch_bucket = lambda n: n; "
@@ -40,18 +42,19 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], check=True, capture_output=True, text=True,
-                         env=env, cwd=ROOT)
+                         env=env)
     return int(out.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - t0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measure as the command line `argv` says; print the table, write --json; returns the report."""
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.stream_memory", description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="molecules per run")
     ap.add_argument("--million", action="store_true", help="also run 1,000,000 molecules (hours on this machine)")
     ap.add_argument("--without-buckets", action="store_true", help="also run each size without batch buckets")
     ap.add_argument("--in-memory", action="store_true", help="also run MolVAE.sample then one write at the largest size")
-    ap.add_argument("--json", default=str(ROOT / "runs" / "bench_stream.json"))
-    args = ap.parse_args()
+    ap.add_argument("--json", default="runs/bench_stream.json")
+    args = ap.parse_args(argv)
     sizes = args.sizes + ([1_000_000] if args.million and 1_000_000 not in args.sizes else [])
     variants = [("streamed (molvae sample -o)", [str(Path(sys.executable).parent / "molvae")])]
     if args.without_buckets:
@@ -75,10 +78,12 @@ def main() -> None:
               f"| {r['n'] / r['seconds']:.0f} |")
     report = {"rows": rows, "chunk_size": 10_000, "threads": 1,
               "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-              "command": "flock /tmp/molvae-bench.lock taskset -c 1 .venv/bin/python scripts/bench_stream.py "
-                         + " ".join(sys.argv[1:])}
+              "command": "flock /tmp/molvae-bench.lock taskset -c 1 .venv/bin/python -m molvae.bench.stream_memory "
+                         + " ".join(sys.argv[1:] if argv is None else argv)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return report
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ similarity, Morgan radius 2, 2048 bits, to the nearest training-series molecule)
 held-out molecules), novel (share of valid samples not in the training series), mae / r2 of the
 pIC50 head on the held-out molecules, train_min (wall minutes of `fit`, density included).
 
-    python scripts/bench_finetune.py [--epochs 5] [--n-samples 1000] [--seed 0] [--json runs/bench_finetune.json]
-    python scripts/bench_finetune.py --series my_series.csv --target pIC50     # your own series (CSV with smiles)
+    python -m molvae.bench.finetuning [--epochs 5] [--n-samples 1000] [--seed 0] [--json runs/bench_finetune.json]
+    python -m molvae.bench.finetuning --series my_series.csv --target pIC50     # your own series (CSV with smiles)
 """
 from __future__ import annotations
 
@@ -21,22 +21,27 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+
+__all__ = ["SERIES", "load_series", "nn_similarity", "score", "main"]
 
 SERIES = "Contrib/FreeWilson/data/CHEMBL2321810"
 
 
 def load_series(path: str | None = None, target: str = "pIC50") -> pd.DataFrame:
     """The series as smiles, pIC50 (one row per molecule, in file order): `path` (a CSV with a smiles
-    column and the `target` column), or by default the ChEMBL series in RDKit's wheel."""
+    column and the `target` column, whose values that are not numbers count as unlabelled), or by default
+    the ChEMBL series in RDKit's wheel."""
     import rdkit
 
     if path is not None:
         df = pd.read_csv(path)
         smiles = next(c for c in df.columns if c.lower() in ("smiles", "canonical_smiles"))
-        return df[[smiles, target]].set_axis(["smiles", "pIC50"], axis=1).dropna(subset=["smiles"])
+        df = df[[smiles, target]].set_axis(["smiles", "pIC50"], axis=1).dropna(subset=["smiles"])
+        return df.assign(pIC50=pd.to_numeric(df["pIC50"], errors="coerce"))  # "NA", ">10": unlabelled
     root = Path(rdkit.__file__).parent / SERIES
     smi = pd.read_csv(f"{root}.smi", sep=" ", header=None, names=["smiles", "Name"])
     act = pd.read_csv(f"{root}_act.csv")
@@ -44,6 +49,7 @@ def load_series(path: str | None = None, target: str = "pIC50") -> pd.DataFrame:
 
 
 def nn_similarity(samples: list[str], series: list[str]) -> float:
+    """Mean over `samples` of the highest Tanimoto similarity (Morgan r=2, 2048 bits) to a `series` molecule."""
     from rdkit import DataStructs
 
     from molvae import chem
@@ -54,10 +60,12 @@ def nn_similarity(samples: list[str], series: list[str]) -> float:
     return float(np.mean(sims)) if sims else float("nan")
 
 
-def score(model, name: str, train: pd.DataFrame, test: pd.DataFrame, n: int, seed: int,
-          train_min: float) -> dict:
+def score(model: Any, name: str, train: pd.DataFrame, test: pd.DataFrame, n: int, seed: int,
+          train_min: float) -> dict[str, Any]:
+    """One table row for `model` (a MolVAE): its `n` samples against the series, its head on `test`."""
     import molvae
     from molvae import chem
+    from molvae.evaluation.model_metrics import mae_r2
 
     df = model.sample(n, seed=seed, properties=())
     valid = df[df["valid"]]
@@ -70,15 +78,14 @@ def score(model, name: str, train: pd.DataFrame, test: pd.DataFrame, n: int, see
            "mae": float("nan"), "r2": float("nan"), "train_min": train_min}
     if "pic50" in getattr(model, "prop_names", ()):
         pred = model.predict(test["smiles"].tolist(), on_invalid="skip")
-        truth = test["pIC50"].to_numpy()[pred["row"].to_numpy()]
-        err = pred["pic50"].to_numpy() - truth
-        row["mae"] = float(np.abs(err).mean())
-        row["r2"] = float(1 - (err ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
+        truth = test["pIC50"].to_numpy(float)[pred["row"].to_numpy()]
+        row["mae"], row["r2"], _ = mae_r2(pred["pic50"].to_numpy(float), truth)  # over the labelled ones
     return row
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Train and score the variants as the command line `argv` says; print the table, write --json; returns it."""
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.finetuning", description=__doc__.split("\n")[0])
     ap.add_argument("--base", default="moses-smiles")
     ap.add_argument("--series", default=None, help="a CSV with a smiles column (default: the ChEMBL series)")
     ap.add_argument("--target", default="pIC50", help="the activity column of --series")
@@ -87,7 +94,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default="runs/bench_finetune")
     ap.add_argument("--json", default="runs/bench_finetune.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     import molvae
     from molvae.runtime import hardware_summary
@@ -129,6 +136,8 @@ def main() -> None:
               "labels_half": int(half["pIC50"].notna().sum()), "args": vars(args), "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(record, indent=2))
+    print(f"wrote {args.json}")
+    return record
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""scripts/learning_curve.py: the power-law fit of excess FCD, its extrapolation and the command line."""
+"""molvae.bench.learning_curve: the power-law fit of excess FCD, its extrapolation and the command line."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,10 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def curve(load_script):
-    return load_script("learning_curve")
+def curve():
+    from molvae.bench import learning_curve
+
+    return learning_curve
 
 
 def _eval(path: Path, fcd: float, n: int = 100) -> Path:

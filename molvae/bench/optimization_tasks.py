@@ -35,13 +35,14 @@ QED top-3 .948/.947/.946 (GCPN); plogp top-3 5.30/4.93/4.49 (JT-VAE); delta=0.4
 improvement 1.03 +- 1.39 (JT-VAE under GCPN's protocol; 0.84 +- 1.45 in JT-VAE's own paper),
 2.49 +- 1.30 (GCPN).
 
-    python scripts/bench_optimize.py [--model DIR] [--budget 5000] [--n-molecules 800]
+    python -m molvae.bench.optimization_tasks [--model DIR] [--budget 5000] [--n-molecules 800]
         [--per-molecule-budget 20] [--subset-stride K] [--subset-offset J] [--methods gradient,random,bo,random-sampled]
         [--threads 1] [--json out.json]
 
 The 800 lowest-plogp molecules need plogp for all 176,074 test molecules: computed once
 (about 10 CPU minutes) and cached in the molvae data cache (derived/moses_test_plogp.csv).
 --pool N instead takes the lowest among the first N test molecules (a quick, stated deviation).
+Prints a table and writes JSON (--json).
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,8 +61,7 @@ import torch
 import molvae
 from molvae import chem
 from molvae.errors import MolvaeError
-from molvae.optimization import optimize
-from molvae.optimization.objectives import Constraints
+from molvae.optimization import Constraints, optimize
 
 METHODS = ("gradient", "random", "bo")
 # Extra rows: random search decoding by sampling at the gradient default's temperature, to separate what the
@@ -207,8 +208,10 @@ def _fmt_top(r: dict) -> str:
     return " / ".join(f"{v:.3f}" for v in r["values"]) or "none"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the tasks the command line `argv` names; print the table, write --json; returns the results."""
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.optimization_tasks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="checkpoint directory or shipped name (default: molvae.load())")
     ap.add_argument("--budget", type=int, default=5000, help="decoded molecules per top-3 run and method")
     ap.add_argument("--n-starts", type=int, default=100, help="trajectories of the top-3 runs")
@@ -232,7 +235,7 @@ def main() -> None:
     ap.add_argument("--n-jobs", type=int, default=1, help="processes for the one-off plogp of MOSES test")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", default="bench_optimize.json")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
     tasks = [t for t in args.tasks.split(",") if t]
@@ -287,6 +290,7 @@ def main() -> None:
     _print_table(results, args)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     print(f"wrote {args.json}")
+    return results
 
 
 def _print_table(results: dict, args: argparse.Namespace) -> None:

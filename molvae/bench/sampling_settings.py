@@ -11,26 +11,28 @@ decoded (multinomial, T = 1) instead of prior draws. Its FCD is what the decoder
 codes are the data's own, so it separates decoder error from prior/posterior mismatch. "Ring>=8" is the
 share of valid samples with a ring of 8 or more atoms, which MOSES's filters reject.
 
-    python scripts/sweep_sampling.py [--model moses-smiles] [--n 10000] [--seed 0]
+    python -m molvae.bench.sampling_settings [--model moses-smiles] [--n 10000] [--seed 0]
         [--temperatures 1.0 0.9 0.8 0.7 0.6] [--greedy] [--posterior] [--json runs/sweep_sampling.json]
 
-Prints a table and writes JSON (settings, metrics, seconds, hardware).
+Prints a table and writes JSON (settings, metrics, seconds, hardware). `--reference` scores against another test
+set than MOSES's (`molvae.evaluate`; the tests use a few molecules).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 
 import molvae
+from molvae.bench.report import write_json
 from molvae import chem
 from molvae.evaluation.moses import moses_reference
 from molvae.runtime import hardware_summary
 
-REPO = Path(__file__).resolve().parents[1]
+__all__ = ["COLUMNS", "macrocycle_share", "score", "run_setting", "main"]
 
 COLUMNS = ("Valid", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "Frag/Test", "Scaf/Test", "IntDiv",
            "Filters", "Novelty", "Ring>=8")
@@ -43,12 +45,14 @@ def macrocycle_share(smiles: list[str]) -> float:
     return big / max(1, len(mols))
 
 
-def score(smiles: list[str], n_jobs: int | None) -> dict:
-    result = molvae.evaluate(smiles, "moses", n_jobs=n_jobs)
+def score(smiles: list[str], n_jobs: int | None, reference: str = "moses") -> dict[str, float]:
+    """The MOSES metrics of COLUMNS against `reference` (molvae.evaluate) and the share of 8+-atom rings."""
+    result = molvae.evaluate(smiles, reference, n_jobs=n_jobs)
     return {**{k: result[k] for k in COLUMNS if k in result}, "Ring>=8": macrocycle_share(smiles)}
 
 
-def run_setting(vae, method: str, temperature: float, n: int, seed: int, n_jobs: int | None) -> dict:
+def run_setting(vae: molvae.MolVAE, method: str, temperature: float, n: int, seed: int, n_jobs: int | None,
+                reference: str = "moses") -> dict[str, Any]:
     """Generate n molecules with one setting and score them; returns metrics and seconds.
 
     method "posterior means" decodes (multinomial, at `temperature`) the posterior means of n random
@@ -62,17 +66,19 @@ def run_setting(vae, method: str, temperature: float, n: int, seed: int, n_jobs:
     else:
         df = vae.sample(n, temperature=temperature, seed=seed, method=method, properties=None)
     t1 = time.perf_counter()
-    row = score(list(df["smiles"]), n_jobs)
+    row = score(list(df["smiles"]), n_jobs, reference)
     return {"method": method, "temperature": temperature, "metrics": row,
             "sample_s": round(t1 - t0, 1), "metrics_s": round(time.perf_counter() - t1, 1)}
 
 
-def label(row: dict) -> str:
+def label(row: dict[str, Any]) -> str:
     return f"T = {row['temperature']:g}" if row["method"] == "multinomial" else row["method"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the sweep as the command line `argv` says; print the table, write --json; returns the report."""
+    parser = argparse.ArgumentParser(prog="python -m molvae.bench.sampling_settings",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model name or checkpoint directory (default: shipped)")
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -81,15 +87,17 @@ def main() -> None:
     parser.add_argument("--posterior", action="store_true",
                         help="also decode the posterior means of N training molecules (diagnostic row)")
     parser.add_argument("--n-jobs", type=int, default=None)
-    parser.add_argument("--json", type=Path, default=REPO / "runs" / "sweep_sampling.json")
-    args = parser.parse_args()
+    parser.add_argument("--reference", default="moses", help="test set of molvae.evaluate: moses, embedded or a file")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", type=Path, default=Path("runs/sweep_sampling.json"))
+    args = parser.parse_args(argv)
 
-    vae = molvae.load(args.model)
+    vae = molvae.load(args.model, device=args.device)
     settings = ([("multinomial", t) for t in args.temperatures] + ([("greedy", 1.0)] if args.greedy else [])
                 + ([("posterior means", 1.0)] if args.posterior else []))
     rows = []
     for method, temperature in settings:
-        row = run_setting(vae, method, temperature, args.n, args.seed, args.n_jobs)
+        row = run_setting(vae, method, temperature, args.n, args.seed, args.n_jobs, args.reference)
         rows.append(row)
         print(f"{label(row):18s} " + "  ".join(f"{k} {v:.3f}" for k, v in row["metrics"].items())
               + f"  ({row['sample_s']} s + {row['metrics_s']} s)", flush=True)
@@ -100,11 +108,10 @@ def main() -> None:
         cells = [f"{row['metrics'][k]:.3f}" if k in row["metrics"] else "-" for k in COLUMNS]
         print(f"| {label(row)} | " + " | ".join(cells) + " |")
 
-    args.json.parent.mkdir(parents=True, exist_ok=True)
     out = {"model": vae.name, "model_path": str(vae.path), "n": args.n, "seed": args.seed, "rows": rows,
            "hardware": hardware_summary(vae.device)}
-    args.json.write_text(json.dumps(out, indent=1))
-    print(f"\nwrote {args.json}")
+    write_json(args.json, out, indent=1)
+    return out
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""scripts/bench_optimize.py: the top-3 tasks, the heavy-atom variant among them, and where failed starts'
+"""molvae.bench.optimization_tasks: the top-3 tasks, the heavy-atom variant among them, and where failed starts'
 decodes went."""
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from molvae import chem
 
 
 @pytest.fixture(scope="module")
-def bench(load_script):
-    return load_script("bench_optimize")
+def bench():
+    from molvae.bench import optimization_tasks
+
+    return optimization_tasks
 
 
 def test_top3_tasks_name_their_objective_and_heavy_atom_bound(bench) -> None:

@@ -2,7 +2,7 @@
 head-steered sampler against plain rejection sampling (the same decoder and prior, every molecule
 checked with RDKit) at the same number of decoded latents.
 
-    flock /tmp/molvae-bench.lock .venv/bin/python scripts/bench_conditional.py [--model moses-smiles] [--n 300]
+    flock /tmp/molvae-bench.lock .venv/bin/python -m molvae.bench.conditional_hit_rate [--model moses-smiles] [--n 300]
 
 For each window: the share of MOSES molecules inside it (the 2,000 embedded MOSES test molecules, RDKit
 values), then per method the decodes spent, validity (valid / decodes), the hit rate (molecules inside
@@ -21,11 +21,11 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Any, Sequence
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+__all__ = ["WINDOWS", "main"]
 
 # 3.6 <= logP <= 5, logP <= 1.45 and SA <= 1.72 each hold about 10% of MOSES (the issue's goal is stated for
 # such a window); the others: a narrower logP window, QED, two properties, and one the head does not predict
@@ -33,7 +33,7 @@ WINDOWS = ("logp>=3.6,logp<=5", "logp<=1.45", "sa<=1.72", "logp>=4,logp<=5", "qe
            "mw>=350,mw<=400")
 
 
-def _row(df: pd.DataFrame, method: str, where: str, share: float) -> dict:
+def _row(df: pd.DataFrame, method: str, where: str, share: float) -> dict[str, Any]:
     a = df.attrs
     distinct = df.drop_duplicates("canonical")
     return {"where": where, "moses_share": share, "method": method, "decodes": a["n_drawn"],
@@ -44,8 +44,9 @@ def _row(df: pd.DataFrame, method: str, where: str, share: float) -> dict:
             "rounds": a["rounds"], "seconds": a["seconds"], "calibration": a.get("calibration", {})}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Measure the windows the command line `argv` names; print the table, write --json; returns the report."""
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.conditional_hit_rate", description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="moses-smiles")
     ap.add_argument("--n", type=int, default=300, help="hits asked of the steered sampler per window")
     ap.add_argument("--seed", type=int, default=0)
@@ -53,7 +54,8 @@ def main() -> None:
     ap.add_argument("--temperature", type=float, default=1.0, help="decoding temperature of both methods")
     ap.add_argument("--json", default=None)
     ap.add_argument("--windows", nargs="+", default=list(WINDOWS), help="conditions to measure")
-    args = ap.parse_args()
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
 
     import torch
 
@@ -65,12 +67,12 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    vae = molvae.load(args.model, device="cpu")
+    vae = molvae.load(args.model, device=args.device)
     test = pd.read_csv(embedded_path("test"))["SMILES"].tolist()
     names = sorted({w.name for where in args.windows for w in parse_where(where, vae.prop_names)})
     values = chem.properties(test, names, n_jobs=1)
     rows: list[dict] = []
-    path = Path(args.json) if args.json else ROOT / "runs" / f"bench_conditional_{args.model}.json"
+    path = Path(args.json) if args.json else Path("runs") / f"bench_conditional_{Path(args.model).name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     for where in args.windows:
         windows = parse_where(where, vae.prop_names)
@@ -90,22 +92,25 @@ def main() -> None:
         rows[-2]["vs_rejection"] = ratio
         print(f"{where}: steered {rows[-2]['hit_rate']:.3f} vs rejection {rows[-1]['hit_rate']:.3f} hits per decode "
               f"({ratio:.1f}x) in {budget} decodes", file=sys.stderr, flush=True)
-        _write(path, args, rows, t0)  # after every window: a run cut short keeps what it measured
+        _write(path, args, argv, rows, t0)  # after every window: a run cut short keeps what it measured
     res = pd.DataFrame(rows)
     with pd.option_context("display.width", 220, "display.max_columns", 20, "display.float_format", "{:.3f}".format):
         print(res.drop(columns=["rounds", "calibration"]).to_string(index=False))
-    _write(path, args, rows, t0)
+    report = _write(path, args, argv, rows, t0)
     print(f"wrote {path} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    return report
 
 
-def _write(path: Path, args: argparse.Namespace, rows: list[dict], t0: float) -> None:
+def _write(path: Path, args: argparse.Namespace, argv: Sequence[str] | None, rows: list[dict[str, Any]],
+           t0: float) -> dict[str, Any]:
     out = {"model": args.model, "n": args.n, "seed": args.seed, "temperature": args.temperature, "rows": rows,
            "threads": args.threads,
            "seconds": time.perf_counter() - t0,
            "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-           "command": "flock /tmp/molvae-bench.lock .venv/bin/python scripts/bench_conditional.py "
-                      + " ".join(sys.argv[1:])}
+           "command": "flock /tmp/molvae-bench.lock .venv/bin/python -m molvae.bench.conditional_hit_rate "
+                      + " ".join(sys.argv[1:] if argv is None else argv)}
     path.write_text(json.dumps(out, indent=2) + "\n")
+    return out
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Markdown results table of a model evaluation (the JSON `molvae evaluate --model ... -o` writes) beside the
 published MOSES VAE, CharRNN and JTN-VAE rows; the README and model-card tables are this output.
 
-    python scripts/results_table.py runs/evaluate_moses-smiles.json [--md out.md]
+    python -m molvae.bench.results_table runs/evaluate_moses-smiles.json [--md out.md]
 
 With several evaluations, one column per model (mean ± std over its seeds), labelled by --labels:
 
-    python scripts/results_table.py a.json b.json --labels "SELFIES" "SMILES" [--md out.md]
+    python -m molvae.bench.results_table a.json b.json --labels "SELFIES" "SMILES" [--md out.md]
 """
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ import argparse
 import json
 import math
 from pathlib import Path
+from typing import Any, Sequence
 
 from molvae.evaluation import MOSES_BASELINES
+
+__all__ = ["ROWS", "BASELINES", "table", "main"]
 
 ROWS = ("Valid", "Unique@1k", "Unique@10k", "FCD/Test", "FCD/TestSF", "SNN/Test", "SNN/TestSF", "Frag/Test",
         "Frag/TestSF", "Scaf/Test", "Scaf/TestSF", "IntDiv", "IntDiv2", "Filters", "Novelty")
@@ -51,8 +54,9 @@ def _model_lines(label: str, model: dict) -> list[str]:
             + "."]
 
 
-def table(results: dict | list[dict], labels: list[str] | None = None) -> str:
-    """One column per evaluation (a single one is headed "molvae (k seeds)"), then the published rows."""
+def table(results: dict[str, Any] | list[dict[str, Any]], labels: list[str] | None = None) -> str:
+    """A markdown table: one column per evaluation (a single one is headed "molvae (k seeds)"), then the
+    published rows; below it each model's reconstruction and property-head lines."""
     models = [r["model"] for r in (results if isinstance(results, list) else [results])]
     if labels is None:
         labels = ["molvae"] if len(models) == 1 else [f"model {i + 1}" for i in range(len(models))]
@@ -70,17 +74,19 @@ def table(results: dict | list[dict], labels: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> str:
+    """Print the table of the evaluations `argv` names (and write it to --md); returns it."""
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.results_table", description=__doc__.splitlines()[0])
     ap.add_argument("json", type=Path, nargs="+")
     ap.add_argument("--labels", nargs="+", help="Column labels, one per JSON file.")
     ap.add_argument("--md", type=Path, help="Also write the table to this file.")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     results = [json.loads(p.read_text()) for p in args.json]
     text = table(results, args.labels)
     print(text)
     if args.md:
         args.md.write_text(text + "\n")
+    return text
 
 
 if __name__ == "__main__":

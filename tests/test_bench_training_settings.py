@@ -1,4 +1,4 @@
-"""scripts/study_training.py: the variant presets, their parsing, the resume guard and the table."""
+"""molvae.bench.training_settings: the variant presets, their parsing, the resume guard and the table."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,10 @@ from molvae.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def study(load_script):
-    return load_script("study_training")
+def study():
+    from molvae.bench import training_settings
+
+    return training_settings
 
 
 def test_parse_variants_keeps_order_and_drops_repeats(study) -> None:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Check that `molvae.evaluate` agrees with the MOSES reference implementation.
 
 Runs MOSES's own `get_all_metrics` (molsets 0.3.1, imported from the wheel, never installed) and
@@ -9,15 +8,15 @@ molecules; training set = `--n-train` MOSES training molecules plus a fifth of t
 molecules (so Novelty is neither 0 nor 1). Asserts FCD within 1e-2 relative and every other metric
 within 1e-3 (absolute, relative above 1), prints a table, writes JSON, exits 1 on disagreement.
 
-MOSES source: a molsets wheel or a directory holding the unpacked ``moses/`` package, from the
-argument, ``$MOLVAE_MOSES_WHEEL``, /tmp/moses_src, or the molvae cache (downloaded with pip if
-needed). Shims needed on current libraries: a stub ``rdkit.six`` (SA_Score imports it),
+MOSES source (molvae.bench.moses_reference.moses_sources): a molsets wheel or a directory holding the
+unpacked ``moses/`` package, from the argument, ``$MOLVAE_MOSES_WHEEL``, or the molvae cache (downloaded
+with pip if needed); the MOSES splits come from molvae's verified copy (`molvae data moses`). Shims needed on current libraries: a stub ``rdkit.six`` (SA_Score imports it),
 ``pandas.DataFrame.append`` (removed in pandas 2), ``np.NaN`` (removed in NumPy 2), and a bare
 ``moses`` package object so that importing ``moses.metrics`` skips the model zoo. FCD needs
 `fcd_torch` (``pip install fcd_torch``); without it, our FCD is compared with the `fcd`
 package's own featurization instead, and the report says so.
 
-    python scripts/check_moses_agreement.py [MOSES] [--n-gen 1000] [--n-ref 5000] [--json PATH]
+    python -m molvae.bench.moses_agreement [MOSES] [--n-gen 1000] [--n-ref 5000] [--json PATH]
 """
 from __future__ import annotations
 
@@ -26,48 +25,28 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import types
 import warnings
-import zipfile
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+__all__ = ["import_moses_metrics", "build_sample", "compare", "main"]
+
 
 FCD_RTOL, TOL = 1e-2, 1e-3
 ODD = ["", "C1CC", "c1cccc1", "CC(C)(C)(C)(C)C", "xyz", "CCO.CC", "C[N+](C)(C)C", "CCCCCCCCI", "C1CCCCCCCC1",
        "C[Si](C)(C)C", "c1ccccc1", "CC", "O=C(O)c1ccccc1.[Na+]", "[2H]C([2H])([2H])Oc1ccccc1", "C[C@H](N)C(=O)O"]
 
 
-def find_moses_source(arg: str | None, scratch: Path) -> Path:
-    """Directory containing ``moses/`` (a wheel is unpacked into `scratch`)."""
-    candidates = [arg, os.environ.get("MOLVAE_MOSES_WHEEL"), "/tmp/moses_src"]
-    from molvae.data import cache_dir
-    from molvae.data.datasets import MOLSETS_WHEEL
+def import_moses_metrics(source: str | None) -> tuple[types.ModuleType, bool, Path]:
+    """`moses.metrics.metrics` with the shims above, from `source` (see the module docstring); second value:
+    whether fcd_torch is real, third: the source directory."""
+    from molvae.bench.moses_reference import moses_sources
 
-    candidates.append(str(cache_dir() / "wheels" / MOLSETS_WHEEL))
-    for c in candidates:
-        if c and Path(c).is_dir() and (Path(c) / "moses" / "metrics" / "metrics.py").exists():
-            return Path(c)
-        if c and Path(c).is_file() and c.endswith(".whl"):
-            return unpack_wheel(Path(c), scratch)
-    from molvae.data.datasets import find_moses_wheel
-
-    return unpack_wheel(find_moses_wheel(), scratch)
-
-
-def unpack_wheel(wheel: Path, target: Path) -> Path:
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(target, [n for n in zf.namelist() if n.startswith("moses/")])
-    return target
-
-
-def import_moses(src: Path) -> tuple[types.ModuleType, bool]:
-    """`moses.metrics.metrics` with the shims above; second value: whether fcd_torch is real."""
     six = types.ModuleType("rdkit.six")
     six.iteritems = lambda d: iter(d.items())
     sys.modules.setdefault("rdkit.six", six)
@@ -90,15 +69,14 @@ def import_moses(src: Path) -> tuple[types.ModuleType, bool]:
 
         stub.FCD = FCD
         sys.modules["fcd_torch"] = stub
-    pkg = types.ModuleType("moses")
-    pkg.__path__ = [str(src / "moses")]
-    sys.modules["moses"] = pkg
+    src = moses_sources(source or os.environ.get("MOLVAE_MOSES_WHEEL") or None)
     import moses.metrics.metrics as mm
 
-    return mm, have_fcd_torch
+    return mm, have_fcd_torch, src
 
 
 def mutate(smiles: str, rng: random.Random) -> str:
+    """`smiles` with one random character deleted, inserted or substituted (a typo)."""
     i = rng.randrange(len(smiles))
     op = rng.choice("dis")
     ch = rng.choice("CNOc1()=")
@@ -107,13 +85,16 @@ def mutate(smiles: str, rng: random.Random) -> str:
     return smiles[:i] + ch + smiles[i + (op == "s"):]
 
 
-def build_sample(src: Path, n_gen: int, n_ref: int, n_train: int, seed: int) -> dict[str, list[str]]:
+def build_sample(n_gen: int, n_ref: int, n_train: int, seed: int) -> dict[str, list[str]]:
+    """The fixed sample (see the module docstring): "gen", "ref", "ref_sf" and "train" SMILES lists."""
     from rdkit import Chem
 
-    data = src / "moses" / "dataset" / "data"
-    test = pd.read_csv(data / "test.csv.gz")["SMILES"].tolist()
-    scaf = pd.read_csv(data / "test_scaffolds.csv.gz")["SMILES"].tolist()
-    train = pd.read_csv(data / "train.csv.gz")["SMILES"]
+    from molvae.data import fetch_moses
+
+    data = fetch_moses()
+    test = pd.read_csv(data["test"])["SMILES"].tolist()
+    scaf = pd.read_csv(data["test_scaffolds"])["SMILES"].tolist()
+    train = pd.read_csv(data["train"])["SMILES"]
     rng = random.Random(seed)
     pick = rng.sample(range(len(test)), n_ref + n_gen)
     ref = [test[i] for i in pick[:n_ref]]
@@ -151,35 +132,22 @@ def fcd_via_fcd_package(gen_canonical: list[str], ref: list[str]) -> dict[str, f
     return fcd.calculate_frechet_distance(act_g.mean(0), np.cov(act_g.T), act_r.mean(0), np.cov(act_r.T))
 
 
-def main(argv: list[str] | None = None) -> int:
-    with tempfile.TemporaryDirectory(prefix="moses_src_") as scratch:
-        return check(argv, Path(scratch))
-
-
-def check(argv: list[str] | None, scratch: Path) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m molvae.bench.moses_agreement", description=__doc__.split("\n\n")[0])
     ap.add_argument("moses", nargs="?", help="molsets wheel or directory with the unpacked moses/ package")
     ap.add_argument("--n-gen", type=int, default=1000)
     ap.add_argument("--n-ref", type=int, default=5000)
     ap.add_argument("--n-train", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-jobs", type=int, default=1)
-    ap.add_argument("--json", default=str(ROOT / "runs" / "moses_agreement.json"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--json", default="runs/moses_agreement.json")
+    return ap
 
-    import torch
 
-    torch.set_num_threads(max(1, args.n_jobs))
-    src = find_moses_source(args.moses, scratch)
-    mm, have_fcd_torch = import_moses(src)
-    sample = build_sample(src, args.n_gen, args.n_ref, args.n_train, args.seed)
-    ks = sorted({max(1, args.n_gen // 10), max(1, args.n_gen // 2)})
-
-    from molvae.chem import rdkit_quiet
-    from molvae.evaluation import evaluate
-
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(), rdkit_quiet():
+def _moses_metrics(mm: types.ModuleType, have_fcd_torch: bool, sample: dict[str, list[str]],
+                   ks: list[int]) -> dict[str, Any]:
+    """MOSES's `get_all_metrics` of the sample (FCD from the `fcd` package when fcd_torch is missing)."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if not have_fcd_torch:  # MOSES's FCD cannot run; give it a dummy and compare FCD separately
             mm.FCDMetric = type("NoFCD", (), {"__init__": lambda self, **k: None,
@@ -187,15 +155,17 @@ def check(argv: list[str] | None, scratch: Path) -> int:
                                               "__call__": lambda self, gen=None, pref=None: float("nan")})
         theirs = mm.get_all_metrics(sample["gen"], k=ks, n_jobs=1, device="cpu", test=sample["ref"],
                                     test_scaffolds=sample["ref_sf"], train=sample["train"])
-        t_moses = time.perf_counter() - t0
         if not have_fcd_torch:
             gen_canon = mm.remove_invalid(sample["gen"], canonize=True)
             theirs["FCD/Test"] = fcd_via_fcd_package(gen_canon, sample["ref"])
             theirs["FCD/TestSF"] = fcd_via_fcd_package(gen_canon, sample["ref_sf"])
-    t1 = time.perf_counter()
-    ours = evaluate(sample["gen"], reference=sample["ref"], test_scaffolds=sample["ref_sf"], train=sample["train"],
-                    ks=ks, n_jobs=args.n_jobs, kl_score=False, cache=False)
-    t_ours = time.perf_counter() - t1
+    return theirs
+
+
+def compare(theirs: dict[str, Any], ours: dict[str, Any], ks: Sequence[int]) -> tuple[list[dict[str, Any]], bool]:
+    """One row per metric (MOSES's value, ours, |difference|, tolerance, ok) in METRIC_ORDER, and whether all
+    agree: FCD within FCD_RTOL relative, the rest within TOL (absolute, relative above 1)."""
+    from molvae.evaluation import METRIC_ORDER
 
     keys = dict(KEYS)
     keys.update({f"unique@{k}": (f"Unique@{k // 1000}k" if k % 1000 == 0 else f"Unique@{k}") for k in ks})
@@ -214,30 +184,63 @@ def check(argv: list[str] | None, scratch: Path) -> int:
         good = bool(diff <= tol)
         ok &= good
         rows.append({"metric": ours_key, "moses": a, "molvae": b, "diff": diff, "tol": tol, "ok": good})
-    from molvae.evaluation import METRIC_ORDER
-
     rows.sort(key=lambda r: (METRIC_ORDER.index(r["metric"]) if r["metric"] in METRIC_ORDER else 1.5, r["metric"]))
-    fcd_ref = "fcd_torch (MOSES)" if have_fcd_torch else "fcd package featurization (fcd_torch not installed)"
-    print(f"MOSES source: {src}; FCD reference: {fcd_ref}")
-    print(f"sample: {len(sample['gen'])} generated ({ours['n_valid']} valid, {ours['n_unique']} unique), "
-          f"{len(sample['ref'])} test, {len(sample['ref_sf'])} scaffold test, {len(sample['train'])} train")
+    return rows, ok
+
+
+def _print_table(report: dict[str, Any], ours: dict[str, Any]) -> None:
+    print(f"MOSES source: {report['moses_source']}; FCD reference: {report['fcd_reference']}")
+    print(f"sample: {report['n_gen']} generated ({ours['n_valid']} valid, {ours['n_unique']} unique), "
+          f"{report['n_ref']} test, {report['n_ref_sf']} scaffold test, {report['n_train']} train")
     print(f"{'metric':<12} {'MOSES':>12} {'molvae':>12} {'|diff|':>10} {'tol':>9}  ok")
-    for r in rows:
+    for r in report["rows"]:
         if r["molvae"] is None:
             print(f"{r['metric']:<12} {r['moses']:>12.6f} {'skipped':>12}  {r['note']}")
         else:
             print(f"{r['metric']:<12} {r['moses']:>12.6f} {r['molvae']:>12.6f} {r['diff']:>10.2e} {r['tol']:>9.1e}"
                   f"  {'yes' if r['ok'] else 'NO'}")
-    print(f"time: MOSES {t_moses:.1f} s, molvae {t_ours:.1f} s; agreement: {'PASS' if ok else 'FAIL'}")
+    sec = report["seconds"]
+    print(f"time: MOSES {sec['moses']:.1f} s, molvae {sec['molvae']:.1f} s; "
+          f"agreement: {'PASS' if report['pass'] else 'FAIL'}")
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the check as the command line `argv` says; print the table, write --json; returns the report (its
+    "pass"). As a command it exits 1 on disagreement."""
+    args = _parser().parse_args(argv)
+    import torch
+
+    from molvae.chem import rdkit_quiet
+    from molvae.evaluation import evaluate
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, args.n_jobs))
+    try:
+        mm, have_fcd_torch, src = import_moses_metrics(args.moses)
+        sample = build_sample(args.n_gen, args.n_ref, args.n_train, args.seed)
+        ks = sorted({max(1, args.n_gen // 10), max(1, args.n_gen // 2)})
+        t0 = time.perf_counter()
+        with rdkit_quiet():
+            theirs = _moses_metrics(mm, have_fcd_torch, sample, ks)
+        t_moses = time.perf_counter() - t0
+        ours = evaluate(sample["gen"], reference=sample["ref"], test_scaffolds=sample["ref_sf"],
+                        train=sample["train"], ks=ks, n_jobs=args.n_jobs, kl_score=False, cache=False)
+        t_ours = time.perf_counter() - t0 - t_moses
+    finally:
+        torch.set_num_threads(threads)
+    rows, ok = compare(theirs, ours, ks)
+    fcd_ref = "fcd_torch (MOSES)" if have_fcd_torch else "fcd package featurization (fcd_torch not installed)"
     report = {"pass": ok, "fcd_reference": fcd_ref, "moses_source": str(src), "n_gen": len(sample["gen"]),
-              "n_ref": len(sample["ref"]), "n_train": len(sample["train"]), "seed": args.seed, "ks": ks,
-              "seconds": {"moses": round(t_moses, 2), "molvae": round(t_ours, 2)}, "rows": rows}
+              "n_ref": len(sample["ref"]), "n_ref_sf": len(sample["ref_sf"]), "n_train": len(sample["train"]),
+              "seed": args.seed, "ks": ks, "seconds": {"moses": round(t_moses, 2), "molvae": round(t_ours, 2)},
+              "rows": rows}
+    _print_table(report, ours)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")
-    return 0 if ok else 1
+    return report
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(0 if main()["pass"] else 1)

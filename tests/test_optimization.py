@@ -247,6 +247,8 @@ def test_arguments_are_checked_once_in_optimize(vae: MolVAE) -> None:
         optimize(vae, "logp", n_jobs="all")
     with pytest.raises(UsageError, match="top_k"):
         optimize(vae, "logp", top_k=0)
+    with pytest.raises(DataError, match="longer than the model's"):  # the length rule of every command
+        optimize(vae, "logp", start="C" * 300, method="random")
 
 
 def test_cli_builds_the_objectives_and_shares_the_common_options(run) -> None:

@@ -98,7 +98,7 @@ def _starts(model: Any, start: str | Sequence[str] | None, n_starts: int, seed: 
     from molvae.generation.inputs import encode_batched, encode_inputs
 
     try:
-        enc = encode_inputs(items, model.tokenizer, model.vocab, "error")
+        enc = encode_inputs(items, model.tokenizer, model.vocab, "error", max_len=model.max_len)
     except DataError as exc:
         raise DataError(f"cannot start from the given molecule(s): {exc}") from exc
     mu, logvar = encode_batched(model.model, enc.ids, 1024, model.precision)

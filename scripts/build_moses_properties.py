@@ -23,12 +23,12 @@ from molvae.data.tokens import Tokenizer
 NAMES = ("logp", "qed", "sa")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--data", default="moses")
     parser.add_argument("--out", type=Path, default=SHIPPED_PATH)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     t0 = time.perf_counter()
     df, _ = validation.load_molecules(args.data, properties=NAMES, tokenizer=Tokenizer("smiles"), max_len=120,
                                       rejected_path=None, n_jobs=args.n_jobs)

@@ -403,7 +403,7 @@ def _moses_source() -> str:
 def test_agreement_with_moses_reference_code(tmp_path):
     src = _moses_source()
     out = tmp_path / "agreement.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_moses_agreement.py"), src,
+    proc = subprocess.run([sys.executable, "-m", "molvae.bench.moses_agreement", src,
                            "--n-gen", "150", "--n-ref", "400", "--n-train", "1000", "--json", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert out.exists(), proc.stdout + proc.stderr

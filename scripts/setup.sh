@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install molvae into it. Usage: bash scripts/setup.sh [dev|notebooks|all]
+# Create .venv and install molvae into it. Usage: bash scripts/setup.sh [dev|notebooks|all|web]
 # When no torch is present and no GPU is visible, the local CPU build of torch is installed first,
 # so that the plain `torch>=2.3` requirement does not pull several GB of CUDA packages.
 set -euo pipefail
@@ -33,6 +33,7 @@ case "${1:-}" in
   dev) extras="[dev]" ;;
   notebooks) extras="[notebooks]" ;;
   all) extras="[dev,notebooks]" ;;
+  web) extras="[web]" ;;
   *) extras="" ;;
 esac
 pip_quiet -e ".${extras}"

@@ -14,10 +14,9 @@ import json
 import shutil
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from molvae.model.checkpoint import read_config, read_history
+from molvae.model.checkpoint import WEIGHTS, read_config, read_history, save_half_weights
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -31,9 +30,8 @@ def main(argv: list[str] | None = None) -> Path:
         raise SystemExit(f"{args.run} stopped at step {state['step']} of {state['total_steps']}: resume it first")
     last = {k[len("model."):]: v for k, v in load_file(str(args.run / "trainer_state.safetensors")).items()
             if k.startswith("model.")}
-    half = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in last.items()}
     args.target.mkdir(parents=True, exist_ok=True)
-    save_file(half, str(args.target / "model.safetensors"), metadata={"format": "molvae", "stored_dtype": "float16"})
+    save_half_weights(args.target / WEIGHTS, last)
     for name in ("config.json", "vocab.json", "history.csv"):
         shutil.copyfile(args.run / name, args.target / name)
     history = read_history(args.run)

@@ -15,11 +15,10 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from molvae.generation import pretrained_dir
-from molvae.model.checkpoint import read_config
+from molvae.model.checkpoint import WEIGHTS, read_config, save_half_weights
 
 SHIPPED = ("config.json", "vocab.json", "history.csv", "train_hashes.npy")
 
@@ -36,8 +35,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     target = (args.into or pretrained_dir()) / name
     target.mkdir(parents=True, exist_ok=True)
     state = load_file(args.checkpoint / "model.safetensors")
-    half = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
-    save_file(half, target / "model.safetensors", metadata={"format": "molvae", "stored_dtype": "float16"})
+    save_half_weights(target / WEIGHTS, state)
     for name in SHIPPED:
         if (args.checkpoint / name).is_file():
             shutil.copyfile(args.checkpoint / name, target / name)

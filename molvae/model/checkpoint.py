@@ -44,7 +44,7 @@ from molvae.data.tokens import Tokenizer, Vocabulary
 
 __all__ = [
     "DEFAULT_MODEL", "pretrained_dir", "resolve_model",
-    "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "load_checkpoint", "read_config", "condition_stats",
+    "FORMAT", "FORMAT_VERSION", "CheckpointMeta", "save_model", "save_half_weights", "load_checkpoint", "read_config", "condition_stats",
     "is_checkpoint", "save_history", "read_history", "save_train_hashes", "load_train_hashes",
     "copy_checkpoint", "remove_training_files", "read_safetensors", "load_weights",
 ]
@@ -143,6 +143,15 @@ def save_model(
         atomic_write_bytes(path / WEIGHTS, st_save_bytes(state, metadata={"format": FORMAT}))
     atomic_write_text(path / VOCAB, vocab.to_json())
     atomic_write_text(path / CONFIG, json_text(config))
+    return path
+
+
+def save_half_weights(path: str | os.PathLike[str], state: Mapping[str, torch.Tensor]) -> Path:
+    """Write `state` as a model.safetensors in float16 (integer tensors as they are), for weights that ship or
+    are committed: half the size, and loading casts them back to the model's dtype."""
+    half = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    path = Path(path)
+    atomic_write_bytes(path, st_save_bytes(half, metadata={"format": "molvae", "stored_dtype": "float16"}))
     return path
 
 

@@ -305,8 +305,8 @@ def checkpoint_interval(text: str) -> tuple[str, float] | None:
     text = text.strip().lower()
     try:
         if text.endswith("m"):
-            minutes = float(text[:-1])
-            return ("seconds", 60.0 * minutes) if minutes > 0 else None
+            seconds = duration_seconds(text)
+            return ("seconds", seconds) if seconds else None
         steps = int(text)
     except ValueError:
         return None

@@ -136,3 +136,46 @@ def test_training_on_two_molecules_keeps_the_weights_and_skips_the_density(monke
     assert code == 0, text
     assert (out / "model.safetensors").is_file() and not (out / "density.safetensors").exists()
     assert "latent density skipped" in caplog.text and "too few" in caplog.text
+
+
+def test_train_condition_reaches_the_training_config(monkeypatch, capsys, tmp_path: Path) -> None:
+    # Comma-separated or repeated; TrainConfig normalizes the names.
+    cfg = _train_cli(monkeypatch, capsys, tmp_path, "-p", "logp", "-p", "mw", "-p", "tpsa",
+                     "--condition", "logP, mw", "--condition", "tpsa")
+    assert cfg.conditions == ("logp", "mw", "tpsa") and cfg.properties == ("logp", "mw", "tpsa")
+    assert _train_cli(monkeypatch, capsys, tmp_path).conditions == ()
+    # A config file's conditions stay unless typed; typed "" means none.
+    file = tmp_path / "cond.json"
+    file.write_text(json.dumps({"properties": ["logp", "mw"], "conditions": ["mw"]}))
+    assert _train_cli(monkeypatch, capsys, tmp_path, "--config", str(file)).conditions == ("mw",)
+    for typed, expected in (("logp", ("logp",)), ("", ())):
+        cfg = _train_cli(monkeypatch, capsys, tmp_path, "--config", str(file), "--condition", typed)
+        assert cfg.conditions == expected
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--condition", "logp,mw,tpsa"], "conditions ['mw', 'tpsa'] are not among properties"),  # default: logp, qed, sa
+    (["-p", "pIC50", "--condition", "pIC50"], "unknown property 'pIC50'"),
+    (["--condition", "logp,logp"], "conditions repeat"),
+])
+def test_train_condition_errors_are_trainconfigs_and_exit_2(monkeypatch, capsys, args, needle) -> None:
+    code, out = run_cli(monkeypatch, capsys, "train", *args)
+    assert code == 2 and needle in out and "Traceback" not in out
+
+
+def test_training_a_conditional_model_from_the_command_line(monkeypatch, capsys, tmp_path: Path) -> None:
+    data = tmp_path / "four.csv"
+    data.write_text("smiles\nCCO\nc1ccccc1O\nCCN(CC)CC\nCC(=O)Nc1ccc(O)cc1\n")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({
+        "val_fraction": 0.0, "progress": False, "amp": "off", "threads": 1, "density_molecules": 0,
+        "model": {"embed_dim": 8, "enc_hidden": 16, "latent_dim": 4, "dec_hidden": 16, "dec_layers": 1,
+                  "prop_hidden": 8}}))
+    out = tmp_path / "m"
+    code, text = run_cli(monkeypatch, capsys, "train", "--data", str(data), "--repr", "smiles", "--max-len", "30",
+                         "-p", "logp", "-p", "tpsa", "--condition", "logp,tpsa", "--epochs", "1", "--batch-size", "2",
+                         "--out", str(out), "--config", str(config))
+    assert code == 0, text
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train"]["conditions"] == ["logp", "tpsa"] and saved["model"]["n_cond"] == 2
+    assert [c["name"] for c in saved["conditions"]] == ["logp", "tpsa"]

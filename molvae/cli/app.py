@@ -79,6 +79,12 @@ def _default(name: str) -> str:
     return f"Default: {', '.join(value) if isinstance(value, tuple) else value}."
 
 
+def _names(values: List[str]) -> tuple[str, ...]:
+    """The names of a repeatable, comma-separated option ("logp,mw" "tpsa" -> logp, mw, tpsa), blanks dropped;
+    TrainConfig checks them."""
+    return tuple(name.strip() for value in values for name in value.split(",") if name.strip())
+
+
 # Every option defaults to None, meaning "not typed": a typed option overrides --config, an
 # untyped one leaves the file's value (or else TrainConfig's default) in place. Bounds are TrainConfig's
 # alone (no typer min=): its UsageError names the setting and exits 2.
@@ -90,6 +96,9 @@ def train(
     property: Optional[List[str]] = typer.Option(None, "--property", "-p", help="Property to predict: a file column "
                                                  "or an RDKit name (logp, qed, sa, ...); repeat. "
                                                  f"{_default('properties')}"),
+    condition: Optional[List[str]] = typer.Option(None, "--condition", help="RDKit property the decoder reads as "
+                                                  "its condition (a conditional VAE): logp,mw,tpsa or repeated; "
+                                                  "each must also be a --property. Default: none (unconditional)."),
     repr: Optional[str] = typer.Option(None, "--repr", help=f"selfies or smiles. {_default('representation')}"),
     epochs: Optional[int] = typer.Option(None, help=_default("epochs")),
     batch_size: Optional[int] = typer.Option(None, help=_default("batch_size")),
@@ -129,7 +138,8 @@ def train(
 
     cfg = train_config_from_cli(
         config_file=str(config) if config else None,
-        data=data, smiles_col=smiles_col, properties=tuple(property) if property else None, representation=repr,
+        data=data, smiles_col=smiles_col, properties=tuple(property) if property else None,
+        conditions=_names(condition) if condition else None, representation=repr,
         epochs=epochs, batch_size=batch_size, lr=lr, out=str(out) if out else None,
         resume=str(resume) if resume else None, seed=seed, device=device, max_len=max_len, n_jobs=n_jobs,
         stop_after=stop_after, init=init, checkpoint_every=checkpoint_every, max_steps=max_steps,

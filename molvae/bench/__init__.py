@@ -25,6 +25,8 @@ BENCHMARKS: dict[str, str] = {
     "sampling_settings": "MOSES metrics across sampling temperatures and decoding methods",
     "density_priors": "latent densities as sampling priors: held-out log-likelihood and sample quality",
     "conditional_hit_rate": "sample(where=...): the steered sampler's hits per decode against rejection",
+    "conditional_windows": "sample(where=...) in issue 26's three windows: hits per decode, distinct hits, goals",
+    "analogs": "sample(near=...): analogs one logP unit higher of 30 MOSES molecules, share with 5 analogs",
     "anomaly_auroc": "MolVAE.score's anomaly: AUROC against out-of-domain sets, false flags at the threshold",
     "stream_memory": "peak memory of `molvae sample -o` streamed in chunks, at several sizes",
     "optimization_tasks": "latent optimization: top-3 QED / penalized logP and the similarity-constrained task",

@@ -4,6 +4,10 @@ Weights are stored in fp16 (the model computes in fp32/bf16; fp16 storage halves
 loading casts back). The trainer state is not shipped: the model card says how to retrain.
 
     python scripts/ship_default.py runs/default      # -> molvae/pretrained/moses-<representation>
+    python scripts/ship_default.py cycles/3 --temperature 1.15   # with its default sampling setting
+
+--temperature / --top-p record the sampling setting the model's FCD-novelty frontier meets novelty .90 at
+(config.json "sampling"; `MolVAE.sample` and `molvae sample` use it unless told otherwise).
 
 A maintenance tool, not a benchmark (those are `python -m molvae.bench.<name>`); `--into` ships elsewhere
 (the tests: a temporary directory).
@@ -11,6 +15,7 @@ A maintenance tool, not a benchmark (those are `python -m molvae.bench.<name>`);
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +23,7 @@ from typing import Sequence
 from safetensors.torch import load_file
 
 from molvae.generation import pretrained_dir
-from molvae.model.checkpoint import WEIGHTS, read_config, save_half_weights
+from molvae.model.checkpoint import WEIGHTS, read_config, sampling_defaults, save_half_weights
 
 SHIPPED = ("config.json", "vocab.json", "history.csv", "train_hashes.npy")
 
@@ -29,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--name", default=None, help="default: moses-<representation of the checkpoint>")
     parser.add_argument("--into", type=Path, default=None, help="default: molvae/pretrained/")
+    parser.add_argument("--temperature", type=float, default=None, help="the model's default sampling temperature")
+    parser.add_argument("--top-p", type=float, default=None, help="the model's default nucleus (top-p) setting")
     args = parser.parse_args(argv)
     config = read_config(args.checkpoint)  # refuses anything that is not a molvae checkpoint
     name = args.name or f"moses-{config['representation']}"
@@ -39,6 +46,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
     for name in SHIPPED:
         if (args.checkpoint / name).is_file():
             shutil.copyfile(args.checkpoint / name, target / name)
+    sampling = {k: v for k, v in (("temperature", args.temperature), ("top_p", args.top_p)) if v is not None}
+    if sampling:
+        shipped = json.loads((target / "config.json").read_text())
+        shipped["sampling"] = {**(shipped.get("sampling") or {}), **sampling}
+        sampling_defaults(shipped)  # refuses values outside their ranges before anything is written
+        (target / "config.json").write_text(json.dumps(shipped, indent=2) + "\n")
     size = sum(p.stat().st_size for p in target.iterdir())
     print(f"shipped {args.checkpoint} -> {target} ({size / 1e6:.1f} MB)")
     return target

@@ -29,6 +29,29 @@ def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fit(cfg)
 
 
+# ------------------------------------------- conditional generation (test_generation_conditional.py, bench tests)
+@pytest.fixture(scope="session")
+def cond_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny conditional SMILES VAE (latent 16), its decoder conditioned on logP, trained by `train.fit` on the
+    first 5,000 embedded MOSES molecules (data/moses_train_20k.csv): 6 epochs at KL weight 1, fp32, one thread,
+    about 30-40 s; its latent density (a posterior mixture of 2,000 training molecules, each with its c) is
+    fitted at the end of training, as for any model."""
+    import pandas as pd
+
+    from molvae.train import TrainConfig, fit
+
+    folder = tmp_path_factory.mktemp("cond")
+    data = folder / "train.csv"
+    pd.read_csv(DATA.parents[1] / "data" / "moses_train_20k.csv").head(5000).to_csv(data, index=False)
+    cfg = TrainConfig(data=str(data), representation="smiles", properties=("logp",), conditions=("logp",),
+                      max_len=60, epochs=6, batch_size=64, lr=3e-3, lr_schedule="constant", val_fraction=0.0,
+                      patience=0, kl_schedule="constant", beta_start=1.0, beta_end=1.0, amp="off", threads=1,
+                      progress=False, density_molecules=2000, seed=0, out=str(folder / "model"),
+                      model={"embed_dim": 32, "enc_hidden": 64, "latent_dim": 16, "dec_hidden": 128,
+                             "dec_layers": 1})
+    return fit(cfg)
+
+
 # ------------------------------------------- scripts (test_scripts_maintenance.py)
 @pytest.fixture(scope="session")
 def load_script():

@@ -28,6 +28,30 @@ def test_ship_default(load_script, gen_checkpoint: Path, tmp_path: Path, capsys:
     shipped = molvae.load(target, device="cpu", precision="fp32", n_jobs=1)
     original = molvae.load(gen_checkpoint, device="cpu", precision="fp32", n_jobs=1)
     assert (shipped.encode(["CCO"]) - original.encode(["CCO"])).max() < 1e-2
+    assert shipped.sampling == {"temperature": 1.0, "top_p": 1.0}  # no setting recorded: plain sampling
+
+
+def test_ship_default_records_the_sampling_setting(load_script, gen_checkpoint: Path, tmp_path: Path) -> None:
+    import json
+
+    import molvae
+    from molvae.errors import CheckpointError
+
+    ship = load_script("ship_default").main
+    target = ship([str(gen_checkpoint), "--name", "tiny", "--into", str(tmp_path), "--temperature", "1.2"])
+    vae = molvae.load(target, device="cpu", precision="fp32", n_jobs=1)
+    assert vae.sampling == {"temperature": 1.2, "top_p": 1.0}
+    df = vae.sample(20, seed=0)
+    assert df.attrs["temperature"] == 1.2 and df.attrs["top_p"] == 1.0
+    assert df["smiles"].tolist() == vae.sample(20, seed=0, temperature=1.2)["smiles"].tolist()
+    assert vae.sample(5, seed=0, temperature=0.8).attrs["temperature"] == 0.8  # a given value wins
+    with pytest.raises(SystemExit):
+        ship([str(gen_checkpoint), "--into", str(tmp_path), "--top-p", "x"])
+    config = json.loads((target / "config.json").read_text())
+    for bad in ({"temperature": 0}, {"top_p": 1.5}, {"beam": 3}):
+        (target / "config.json").write_text(json.dumps({**config, "sampling": bad}))
+        with pytest.raises(CheckpointError, match="sampling"):
+            molvae.load(target, device="cpu")
 
 
 @pytest.mark.skipif(not (MOSES / "test_scaffolds.csv.gz").exists(), reason="MOSES is not in the molvae cache")

@@ -35,11 +35,12 @@ _NN_QUERIES = 1024  # query fingerprints per similarity block: bounds the (queri
 
 @torch.no_grad()
 def elbo_terms(model: Any, seqs: list[list[int]], batch_size: int = 1024,
-               precision: str = "fp32") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               precision: str = "fp32", conds: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Posterior means mu (n, Z) float32, the exact teacher-forced negative log-likelihood of each sequence
     given its posterior mean (n,) float64, nats summed over its tokens after BOS (EOS included), and the
     KL of its posterior to N(0, I) (n,) float64, nats. Sequences (BOS..EOS ids) of similar length share a
-    batch (`padded_batches`)."""
+    batch (`padded_batches`). conds (n, C): a conditional model's standardized conditions of each molecule
+    (its own: the likelihood p(x | z, c) it was trained on)."""
     device = next(model.parameters()).device
     pad = model.cfg.pad_id
     n = len(seqs)
@@ -49,7 +50,8 @@ def elbo_terms(model: Any, seqs: list[list[int]], batch_size: int = 1024,
         ids = ids.to(device)
         with autocast(device, precision):
             m, lv = model.encode(ids, lengths.to(device))
-            logits = model.decode_logits(ids[:, :-1], m, None).float()
+            c = conds[torch.as_tensor(idx)].to(device) if conds is not None else None
+            logits = model.decode_logits(ids[:, :-1], m, None, c).float()
         target = ids[:, 1:]
         ce = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=pad, reduction="none")  # (B, T-1)
         mu[idx] = m.float().cpu().numpy()
@@ -112,7 +114,8 @@ def score_terms(codec: MoleculeCodec, prior: LatentPrior, smiles: Sequence[Any],
     n_tokens = np.zeros(n, dtype=np.int64)
     values = {name: np.full(n, np.nan) for name in TERMS}
     if enc.ids:
-        mu, nll, kl = elbo_terms(codec.model, enc.ids, batch_size, codec.precision)
+        conds = codec.rdkit_conditions(enc.smiles) if codec.is_conditional else None
+        mu, nll, kl = elbo_terms(codec.model, enc.ids, batch_size, codec.precision, conds)
         n_tokens[enc.rows] = [len(s) - 1 for s in enc.ids]
         values["nll"][enc.rows], values["kl"][enc.rows] = nll, kl
         values["log_density"][enc.rows] = prior.log_density(torch.from_numpy(mu))

@@ -10,6 +10,7 @@ novelty .90 is read off each curve by linear interpolation between the two tempe
 test_scaffolds molecules and of twelve marketed drugs outside MOSES (`DRUGS`).
 
     python -m molvae.bench.frontier MODEL [MODEL ...] [--n 10000] [--seed 0] [--temperatures 1.1 1.0 0.9 0.8]
+        [--top-p 1.0 0.95]  (one curve per nucleus setting)
         [--recon 1000] [--reference moses|embedded] [--json runs/frontier.json]
 
 Prints one table row per model and temperature and writes JSON. Figures and commands: docs/training.md.
@@ -69,14 +70,14 @@ def _reference(name: str, n_jobs: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def sample_point(model: Any, temperature: float, n: int, seed: int, reference: tuple[np.ndarray, ...],
-                 n_jobs: int = 1) -> dict[str, float]:
+                 n_jobs: int = 1, top_p: float = 1.0) -> dict[str, float]:
     """Validity, uniqueness (distinct valid / valid), novelty (of distinct valid) and FCD/Test of `n` samples."""
     from molvae import chem
     from molvae.evaluation.fcd import chemnet_moments, frechet_distance
     from molvae.files import smiles_hash
 
     t0 = time.perf_counter()
-    df = model.sample(n, temperature=temperature, seed=seed, properties=())
+    df = model.sample(n, temperature=temperature, seed=seed, properties=(), top_p=top_p)
     sample_s = time.perf_counter() - t0
     valid = [c for c in chem.canonical_many(df["smiles"].tolist(), n_jobs) if c]
     counts = Counter(valid)
@@ -87,7 +88,7 @@ def sample_point(model: Any, temperature: float, n: int, seed: int, reference: t
     if len(valid) >= 2:
         mu, sigma, _ = chemnet_moments(distinct, np.array([counts[s] for s in distinct], dtype=np.float64))
         fcd = frechet_distance(mu, sigma, mu_ref, sigma_ref)
-    return {"temperature": temperature, "valid": len(valid) / n, "unique": len(distinct) / max(1, len(valid)),
+    return {"temperature": temperature, "top_p": top_p, "valid": len(valid) / n, "unique": len(distinct) / max(1, len(valid)),
             "novelty": float((~np.isin(hashes, train)).mean()) if distinct else float("nan"), "fcd": fcd,
             "sample_s": round(sample_s, 1), "metrics_s": round(time.perf_counter() - t0 - sample_s, 1)}
 
@@ -100,24 +101,25 @@ def _round_trip(model: Any, smiles: Sequence[str]) -> tuple[int, list[bool]]:
 
 
 def model_frontier(model: Any, temperatures: Sequence[float], n: int, seed: int, reference: tuple[np.ndarray, ...],
-                   test_scaffolds: Sequence[str], n_jobs: int = 1) -> dict[str, Any]:
-    """One model's curve, its FCD at novelty .90, reconstruction of `test_scaffolds` and of `DRUGS`."""
-    points = [sample_point(model, t, n, seed, reference, n_jobs) for t in temperatures]
+                   test_scaffolds: Sequence[str], n_jobs: int = 1, top_p: float = 1.0) -> dict[str, Any]:
+    """One model's curve (sampling at each temperature, with nucleus `top_p`), its FCD at novelty .90,
+    reconstruction of `test_scaffolds` and of `DRUGS`."""
+    points = [sample_point(model, t, n, seed, reference, n_jobs, top_p) for t in temperatures]
     encoded, exact = _round_trip(model, test_scaffolds) if len(test_scaffolds) else (0, [])
     _, drugs = _round_trip(model, list(DRUGS.values()))
-    return {"model": str(model.path), "points": points, "fcd_at_novelty": fcd_at_novelty(points),
+    return {"model": str(model.path), "top_p": top_p, "points": points, "fcd_at_novelty": fcd_at_novelty(points),
             "recon_exact": float(np.mean(exact)) if exact else float("nan"), "recon_n": len(exact),
             "recon_encoded": encoded, "drugs_exact": [name for name, ok in zip(DRUGS, drugs) if ok]}
 
 
 def _print(rows: Sequence[dict[str, Any]]) -> None:
-    print(f"| model | T | valid | unique | novelty | FCD/Test | FCD at novelty {TARGET_NOVELTY:.2f} | recon | drugs |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| model | top-p | T | valid | unique | novelty | FCD/Test | FCD at novelty {TARGET_NOVELTY:.2f} | recon | drugs |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         for i, p in enumerate(row["points"]):
             tail = (f"**{row['fcd_at_novelty']:.3f}** | {row['recon_exact']:.3f} | {len(row['drugs_exact'])} of "
                     f"{len(DRUGS)}" if i == 0 else " | | ")
-            print(f"| {Path(row['model']).name if i == 0 else ''} | {p['temperature']:g} | {p['valid']:.3f} | "
+            print(f"| {Path(row['model']).name if i == 0 else ''} | {row['top_p']:g} | {p['temperature']:g} | {p['valid']:.3f} | "
                   f"{p['unique']:.3f} | {p['novelty']:.3f} | {p['fcd']:.3f} | {tail} |")
 
 
@@ -131,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperatures", type=float, nargs="+", default=[1.1, 1.0, 0.9, 0.8])
+    parser.add_argument("--top-p", type=float, nargs="+", default=[1.0],
+                        help="nucleus sampling: one curve per value (1: plain temperature sampling)")
     parser.add_argument("--recon", type=int, default=1000, help="first N MOSES test_scaffolds molecules")
     parser.add_argument("--reference", choices=("moses", "embedded"), default="moses")
     parser.add_argument("--n-jobs", type=int, default=1)
@@ -147,7 +151,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = []
     for name in args.models:
         model = molvae.load(name)
-        rows.append(model_frontier(model, args.temperatures, args.n, args.seed, reference, scaffolds, args.n_jobs))
+        for top_p in args.top_p:
+            rows.append(model_frontier(model, args.temperatures, args.n, args.seed, reference, scaffolds, args.n_jobs,
+                                       top_p))
     _print(rows)
     result = {"n": args.n, "seed": args.seed, "reference": args.reference, "rows": rows,
               "seconds": round(time.perf_counter() - t0, 1), "hardware": hardware_summary(model.device)}

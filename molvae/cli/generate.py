@@ -56,7 +56,11 @@ def _check_sample_size(n: int, output: Path | None) -> None:
 def sample(
     n: int = typer.Option(100, "--n", "-n", help="Number of molecules."),
     model: str | None = MODEL,
-    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Softmax temperature in (0, 10]."),
+    temperature: float | None = typer.Option(None, "--temperature", "-t", help="Softmax temperature in (0, 10] "
+                                             "(default: the model's sampling setting, 1 for most models)."),
+    top_p: float | None = typer.Option(None, "--top-p", help="Nucleus sampling: draw each token from the likeliest "
+                                       "tokens holding this share of the probability, in (0, 1] (1: all tokens; "
+                                       "default: the model's sampling setting)."),
     seed: int | None = SEED,
     method: str = typer.Option("multinomial", "--method", help="multinomial, greedy or beam."),
     beam_width: int = typer.Option(5, help="Beams per latent (method beam)."),
@@ -66,8 +70,11 @@ def sample(
     unique_valid: bool = typer.Option(False, "--unique-valid", help="Keep drawing until N distinct valid molecules."),
     where: str | None = typer.Option(None, "--where", help="Keep only molecules meeting a property condition, e.g. "
                                      "'logp>=4,logp<=5,qed>=0.6' (RDKit-verified; >=, <=, = with +-TOLERANCE)."),
-    max_decodes: int | None = typer.Option(None, "--max-decodes", min=1, help="With --where: latents decoded at "
-                                           "most (default 20 N + 1000) before giving up on the rest."),
+    max_decodes: int | None = typer.Option(None, "--max-decodes", min=1, help="With --where or --near: latents "
+                                           "decoded at most (default 20 N + 1000) before giving up on the rest."),
+    near: str | None = typer.Option(None, "--near", help="Analogs of this SMILES instead: molecules at least "
+                                    "--similarity alike it (Morgan Tanimoto), meeting --where when given."),
+    similarity: float = typer.Option(0.4, "--similarity", help="With --near: the Tanimoto floor, in [0, 1]."),
     chunk_size: int = typer.Option(10_000, "--chunk-size", min=1, help="With -o: molecules sampled and written at a "
                                    "time (memory follows the chunk, not N)."),
     grid: Path | None = GRID,
@@ -77,27 +84,35 @@ def sample(
     precision: str = PRECISION,
     n_jobs: int = NJOBS,
 ) -> None:
-    """Sample molecules from the prior (optionally under a property condition, --where)."""
+    """Sample molecules from the prior (optionally under a property condition, --where, or near a molecule,
+    --near)."""
     settings = dict(locals())  # the arguments as given, for the run record
     check_output(output, grid)
     _check_sample_size(n, output)
     vae = load_model(model, device, precision, n_jobs)
-    args = dict(temperature=temperature, method=method, beam_width=beam_width, batch_size=batch_size,
+    args = dict(temperature=temperature, top_p=top_p, method=method, beam_width=beam_width, batch_size=batch_size,
                 properties=properties_or_default(property), prior=prior, where=where, max_decodes=max_decodes)
-    if output is not None and grid is None and not unique_valid:
+    if near is not None:
+        args.update(near=near, similarity=similarity)
+    elif output is not None and grid is None and not unique_valid:
         _sample_stream(vae, output, n, chunk_size, seed, args, settings)
         return
     t0 = time.perf_counter()
     with reported_warnings():
         df = vae.sample(n, seed=seed, unique_valid=unique_valid, **args)
     seconds = time.perf_counter() - t0
+    if near is not None and not len(df):
+        raise DataError(f"no analog of {df.attrs['near']} at similarity >= {similarity:g}"
+                        f"{' meeting ' + df.attrs['where'] if where else ''} in {df.attrs['n_drawn']} decodes: lower "
+                        "--similarity, widen the condition or raise --max-decodes")
     if where is not None and not len(df):
         raise DataError(f"no molecule met {df.attrs['where']} in {df.attrs['n_drawn']} decodes: widen the "
                         "condition or raise --max-decodes")
-    emit(df, output, f"{len(df)} molecules sampled ({method}, T={temperature:g}, prior {df.attrs['prior']})", grid,
+    emit(df, output, f"{len(df)} molecules sampled ({method}, T={df.attrs['temperature']:g}, prior {df.attrs['prior']})", grid,
           "sample", settings, vae)
-    hits = (f"; {df.attrs['where']}: {df.attrs['hits']} hits in {df.attrs['n_drawn']} decodes "
-            f"({df.attrs['hit_rate']:.1%})" if where is not None else "")
+    label = " ".join(p for p in (f"near {near}" if near else "", df.attrs.get("where", "")) if p)
+    hits = (f"; {label}: {df.attrs['hits']} hits in {df.attrs['n_drawn']} decodes ({df.attrs['hit_rate']:.1%})"
+            if where is not None or near is not None else "")
     err_console().print(f"{summary_line(df, seconds, n)}; seed {df.attrs['seed']}{hits}")
 
 

@@ -24,15 +24,19 @@ import torch
 from molvae import arguments, chem, runtime
 from molvae.data.tokens import Tokenizer, Vocabulary
 from molvae.errors import DataError, UsageError
+from molvae.generation.analogs import sample_near
 from molvae.generation.codec import MoleculeCodec
 from molvae.generation.conditional_sampling import sample_where
 from molvae.generation.conditions import parse_where
 from molvae.generation.density_fit import DensityConfig, fit_density
 from molvae.generation.distinct_sampling import sample_distinct
+from molvae.generation.latent_walks import interpolation_table, neighbors_table
 from molvae.generation.molecule_table import property_names
 from molvae.generation.prior import LatentPrior
+from molvae.generation.reconstruction import reconstruct_table
 from molvae.model import inference
-from molvae.model.checkpoint import DEFAULT_MODEL, load_checkpoint, pretrained_dir, resolve_model
+from molvae.model.checkpoint import (DEFAULT_MODEL, SAMPLING_DEFAULTS, load_checkpoint, pretrained_dir,
+                                    resolve_model)
 from molvae.model.density import LatentDensity
 
 if TYPE_CHECKING:
@@ -64,6 +68,7 @@ def load(name_or_path: str | Path | None = None, device: str = "auto", precision
         model, meta.tokenizer, meta.vocab, prop_stats=meta.prop_stats, train_hashes=meta.train_hashes(),
         name=str(name_or_path) if name_or_path is not None else DEFAULT_MODEL, path=path,
         device=dev, precision=precision, n_jobs=n_jobs, density=LatentDensity.load(path), domain=Domain.load(path),
+        cond_stats=meta.cond_stats, sampling=meta.sampling,
     )
 
 
@@ -83,6 +88,8 @@ class MolVAE:
     prop_stats: {property name: (mean, std)} used to standardize the property head targets.
     train_hashes / is_known: the training set, for the `novel` column (optional).
     density: the learned latent density (`LatentDensity`), the default sampling prior; None for N(0, I).
+    cond_stats: {condition: (mean, std)} of a conditional model (docs/conditional.md); None: unconditional.
+    sampling: the model's default {temperature, top_p} for `sample` (config.json "sampling"; 1 and 1 without).
     domain: the calibrated applicability domain (`molvae.analysis.Domain`) used by `score`; None
     when the model has none (then `score` gives the raw scores without `anomaly` and `in_domain`).
     Its parts: `codec` (`MoleculeCodec`), `prior` (`LatentPrior`, holding `density`) and `domain`.
@@ -99,16 +106,22 @@ class MolVAE:
     n_jobs = _codec_attribute("n_jobs", "Processes for RDKit work (None: all cores, for long lists only).")
     latent_dim = _codec_attribute("latent_dim", "Dimensions of a latent vector.")
     max_len = _codec_attribute("max_len", "Longest decoded sequence in tokens, BOS and EOS included.")
+    is_conditional = _codec_attribute("is_conditional", "Whether the decoder reads property conditions c.")
+    cond_names = _codec_attribute("cond_names", "The conditioning properties, in c's order (empty: none).")
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, vocab: Vocabulary,
                  prop_stats: Mapping[str, tuple[float, float]] | None = None,
                  train_hashes: Any = None, name: str | None = None, path: Path | None = None,
                  device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None,
-                 density: LatentDensity | None = None, domain: Domain | None = None):
-        self.codec = MoleculeCodec(model, tokenizer, vocab, prop_stats, train_hashes, device, precision, n_jobs)
+                 density: LatentDensity | None = None, domain: Domain | None = None,
+                 cond_stats: Mapping[str, tuple[float, float]] | None = None,
+                 sampling: Mapping[str, float] | None = None):
+        self.codec = MoleculeCodec(model, tokenizer, vocab, prop_stats, train_hashes, device, precision, n_jobs,
+                                   cond_stats)
         self.prior = LatentPrior(self.codec.latent_dim, density)
         self.domain = domain
         self.name, self.path = name, path
+        self.sampling = {**SAMPLING_DEFAULTS, **dict(sampling or {})}
 
     def __repr__(self) -> str:
         props = ", ".join(self.prop_names) or "none"
@@ -153,50 +166,69 @@ class MolVAE:
         return self.prior.density
 
     # ------------------------------------------------------------- decoding
-    def sample(self, n: int, temperature: float = 1.0, seed: int | None = None, method: str = "multinomial",
+    def sample(self, n: int, temperature: float | None = None, seed: int | None = None, method: str = "multinomial",
                beam_width: int = 5, batch_size: int | None = None,
                properties: Sequence[str] | None = _DEFAULT_PROPERTIES, unique_valid: bool = False,
                max_len: int | None = None, n_jobs: int | None = None, prior: str | None = None,
-               where: str | None = None, max_decodes: int | None = None) -> pd.DataFrame:
+               where: str | None = None, max_decodes: int | None = None, near: str | None = None,
+               similarity: float = 0.4, top_p: float | None = None) -> pd.DataFrame:
         """Generate `n` molecules from latents drawn from the prior.
 
         prior: "density" (the model's learned latent density, the default when it has one),
         "standard" (N(0, I), the default for a model without one). method: "multinomial" (tokens
         drawn from softmax(logits / temperature)), "greedy" (argmax: one molecule per latent) or
-        "beam" (the best of `beam_width` beams per latent). seed: makes the result reproducible for
+        "beam" (the best of `beam_width` beams per latent). top_p < 1: multinomial draws from each step's
+        nucleus (the likeliest tokens holding top_p of the probability). temperature and top_p default to
+        the model's `sampling` settings (those its FCD-novelty frontier was read at; 1 and 1 for a model
+        without them). seed: makes the result reproducible for
         the same device, batch_size and precision; None picks a fresh seed (stored in
         `df.attrs["seed"]`). unique_valid: keep drawing until n distinct valid molecules are found
         (at most 20 n draws; with fewer, a warning says so and fewer rows are returned). Returns the
-        molecule table with `df.attrs` = {seed, method, temperature, prior, n_drawn, seconds}.
+        molecule table with `df.attrs` = {seed, method, temperature, top_p, prior, n_drawn, seconds}. A conditional
+        model draws each latent with the conditions of its density component (docs/conditional.md).
 
-        where: a property condition, e.g. "logp>=4,logp<=5,qed>=0.6" (see `molvae.generation.conditions`):
-        latents are steered by the property head, every molecule is checked with RDKit, and only molecules
-        meeting the condition are returned (distinct ones with unique_valid), at most `max_decodes` decoded
-        latents spent (default 20 n + 1000; fewer rows and a warning when the budget runs out).
-        `df.attrs` then also holds where, hits, hit_rate (hits per decoded latent), rounds and steered.
+        where: a property condition, e.g. "logp>=4,logp<=5,qed>=0.6" (`molvae.generation.conditions`): a
+        conditional model decodes with the conditions of training molecules inside the window, an
+        unconditional one steers its latents with the property head; RDKit checks every molecule and only
+        hits are returned (distinct ones with unique_valid), at most `max_decodes` latents decoded (default
+        20 n + 1000; fewer rows and a warning when it runs out). `df.attrs` adds where, hits, hit_rate (hits
+        per decode), rounds, steered, conditioned. near: a SMILES; analogs of it instead
+        (`molvae.generation.analogs`): molecules with Morgan Tanimoto >= `similarity` to it (the
+        `similarity` column) meeting `where`; `df.attrs` adds near, similarity, hits, hit_rate.
         """
         n = arguments.positive_int(n, "n")
         prior = self.prior.choose(prior, self.name, self.path)
         names = property_names(properties)
+        temperature = self.sampling["temperature"] if temperature is None else temperature
+        top_p = self.sampling["top_p"] if top_p is None else top_p
         seed = _fresh_seed() if seed is None else int(seed)
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(seed)
-        if where is not None:
-            windows = parse_where(where, self.prop_names)
+        if where is not None or near is not None:
+            windows = parse_where(where, self.prop_names) if where is not None else ()
             arguments.choice(method, "method", inference.METHODS)
             arguments.temperature(temperature)
             budget = None if max_decodes is None else arguments.positive_int(max_decodes, "max_decodes")
+        if near is not None:
+            if not isinstance(near, str) or not near.strip():
+                raise UsageError(f"near must be a SMILES string, got {near!r}")
+            similarity = arguments.number(similarity, "similarity", 0.0, 1.0)
+            df = sample_near(self.codec, int(n), near, similarity, windows, names, seed, temperature, method,
+                             beam_width, batch_size, max_len, n_jobs, unique_valid, budget, top_p=top_p)
+            drawn = int(df.attrs["n_drawn"])
+        elif where is not None:
             df = sample_where(self.codec, self.prior, int(n), windows, names, seed, temperature, method, beam_width,
-                              batch_size, max_len, n_jobs, prior, unique_valid, budget)
+                              batch_size, max_len, n_jobs, prior, unique_valid, budget, top_p=top_p)
             drawn = int(df.attrs["n_drawn"])
         elif not unique_valid:
-            z = self.draw_latents(int(n), gen, prior)
-            ids = self.codec.decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len)
+            z, c = self.prior.draw_with_conds(int(n), gen, prior)
+            ids = self.codec.decode_ids(z, method, temperature, seed, beam_width, batch_size, max_len, c, top_p)
             df, drawn = self.codec.table(ids, names, n_jobs), int(n)
         else:
             df, drawn = sample_distinct(self.codec, self.prior, int(n), gen, method, temperature, seed, beam_width,
-                                        batch_size, names, max_len, n_jobs, prior)
-        df.attrs.update(seed=seed, method=method, temperature=float(temperature), prior=prior, n_drawn=drawn,
+                                        batch_size, names, max_len, n_jobs, prior, top_p)
+        df.attrs.update(seed=seed, method=method, temperature=float(temperature), top_p=float(top_p), prior=prior,
+                        n_drawn=drawn,
                         seconds=time.perf_counter() - t0)
         return df
 
@@ -263,22 +295,13 @@ class MolVAE:
         `smiles` column equals `output`, so the table joins with every other one), `exact`
         (the output's canonical SMILES equals that of the molecule encoded), and `stereo_removed` /
         `standardized` (the molecule encoded is the input without its stereochemistry / standardized;
-        see `encode`, which also explains `strict`).
+        see `encode`, which also explains `strict`). A conditional model decodes with each molecule's own
+        RDKit conditions.
         """
         items = [smiles] if isinstance(smiles, str) else list(smiles)
-        enc, z, _ = self.codec.encode_checked(items, on_invalid, strict, batch_size)
         seed = _fresh_seed() if seed is None else int(seed)
-        ids = self.codec.decode_ids(torch.from_numpy(z), method, 1.0, seed, beam_width, batch_size)
-        df = self.codec.table(ids, properties, n_jobs)
-        df.insert(0, "row", enc.rows)
-        df.insert(1, "input", pd.Series([items[i] for i in enc.rows], dtype=object))
-        df.insert(2, "output", df["smiles"])
-        at = df.columns.get_loc("canonical") + 1
-        df.insert(at, "exact", np.asarray([c is not None and c == t for c, t in zip(df["canonical"], enc.smiles)],
-                                          dtype=bool))
-        df.insert(at + 1, "stereo_removed", enc.stereo_removed)
-        df.insert(at + 2, "standardized", enc.standardized)
-        return df
+        return reconstruct_table(self.codec, items, method, on_invalid, properties, seed, beam_width, batch_size,
+                                 n_jobs, strict)
 
     def interpolate(self, a: str, b: str, steps: int = 8, kind: str = "linear", method: str = "greedy",
                     properties: Sequence[str] | None = _DEFAULT_PROPERTIES, seed: int | None = None) -> pd.DataFrame:
@@ -287,17 +310,9 @@ class MolVAE:
         typical of the prior). Adds columns `step`, `t`, `sim_a`, `sim_b` (Tanimoto)."""
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
             raise UsageError(f"steps must be an integer >= 2 (the endpoints count), got {steps!r}")
-        if kind not in ("linear", "slerp"):
-            raise UsageError(f"unknown interpolation kind {kind!r}; expected linear or slerp")
+        arguments.choice(kind, "interpolation kind", ("linear", "slerp"))
         za, zb = self._encode_one(a, "first molecule"), self._encode_one(b, "second molecule")
-        t = np.linspace(0.0, 1.0, int(steps))
-        z = inference.slerp(za, zb, t) if kind == "slerp" else za[None] + t[:, None] * (zb - za)[None]
-        df = self.decode_table(z, method=method, seed=seed, properties=properties)
-        df.insert(0, "step", np.arange(int(steps)))
-        df.insert(1, "t", t)
-        df["sim_a"] = chem.bulk_tanimoto(a, df["smiles"].tolist())
-        df["sim_b"] = chem.bulk_tanimoto(b, df["smiles"].tolist())
-        return df
+        return interpolation_table(self, a, b, za, zb, int(steps), kind, method, properties, seed)
 
     def neighbors(self, smiles: str, n: int = 10, radius: float = 0.5, seed: int | None = None,
                   method: str = "greedy", properties: Sequence[str] | None = _DEFAULT_PROPERTIES,
@@ -310,25 +325,10 @@ class MolVAE:
         query itself.
         """
         n = arguments.positive_int(n, "n")
-        try:
-            radius = float(radius)
-        except (TypeError, ValueError):
-            radius = float("nan")
-        if not np.isfinite(radius) or radius < 0:
-            raise UsageError(f"radius must be a finite number >= 0, got {radius!r}")
+        radius = arguments.number(radius, "radius", 0.0)
         mu = self._encode_one(smiles, "query molecule")
         seed = _fresh_seed() if seed is None else int(seed)
-        eps = torch.randn(int(n), self.latent_dim, generator=torch.Generator().manual_seed(seed)).numpy()
-        z = mu[None] + radius * eps
-        df = self.decode_table(z, method=method, seed=seed, properties=properties)
-        df["distance"] = np.linalg.norm(z - mu[None], axis=1)
-        df["similarity"] = chem.bulk_tanimoto(smiles, df["smiles"].tolist())
-        if unique:
-            query = chem.canonical(smiles)
-            df = df[df["valid"] & ~df["canonical"].duplicated() & (df["canonical"] != query)]
-        df = df.sort_values("similarity", ascending=False, kind="stable").reset_index(drop=True)
-        df.attrs["seed"] = seed
-        return df
+        return neighbors_table(self, smiles, mu, int(n), radius, seed, method, properties, bool(unique))
 
     def predict(self, smiles: str | Sequence[str], on_invalid: str = "error", rdkit: bool = False,
                 batch_size: int | None = None, strict: bool = False, domain: bool = False) -> pd.DataFrame:

@@ -3,6 +3,12 @@ batched steps between molecules and latents that `MolVAE` and the modules beside
 posterior (`encode_checked`), latents -> token ids (`decode_ids`) -> molecule table (`table`), latents ->
 property-head values (`head_values`).
 
+A conditional model (docs/conditional.md) decodes from a latent z and a conditioning vector c (standardized
+properties, `cond_names`). The codec owns the three ways of choosing c: a target in the properties' units
+(`standardize`), a molecule's own RDKit values (`rdkit_conditions`) and, when the caller gives none, the
+property head's prediction at z (`head_conditions`), so that every caller that decodes bare latents
+(interpolation, neighbours, optimization) keeps working.
+
 `MolVAE` holds one and adds the notebook methods; `molvae.generation.conditions`, `molvae.analysis` and
 `molvae.generation.density_fit` take one, so that none of them needs the class that calls them.
 """
@@ -15,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae import arguments, runtime
+from molvae import arguments, chem, runtime
 from molvae.data.tokens import Tokenizer, Vocabulary
 from molvae.errors import CheckpointError, UsageError
 from molvae.generation.inputs import EncodedInputs, encode_batched, encode_inputs
@@ -30,15 +36,32 @@ class MoleculeCodec:
 
     prop_stats: {property name: (mean, std)} that standardized the property head's targets; train_hashes:
     64-bit hashes of the training set's canonical SMILES (for the `novel` column), or None; n_jobs:
-    processes for RDKit work (None: all cores, used only for long lists). Arguments of the public methods
-    are trusted: `MolVAE` checks them at the boundary, except where a method says it checks.
+    processes for RDKit work (None: all cores, used only for long lists); cond_stats: {condition name: (mean,
+    std)} of a conditional model, in the order of c's columns (empty for an unconditional one). Arguments of
+    the public methods are trusted: `MolVAE` checks them at the boundary, except where a method says it checks.
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, vocab: Vocabulary,
                  prop_stats: Mapping[str, tuple[float, float]] | None = None, train_hashes: Any = None,
-                 device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None):
+                 device: str | torch.device = "auto", precision: str = "auto", n_jobs: int | None = None,
+                 cond_stats: Mapping[str, tuple[float, float]] | None = None):
         if model.cfg.vocab_size != len(vocab):
             raise CheckpointError(f"model vocabulary size {model.cfg.vocab_size} != vocabulary {len(vocab)}")
+        self.cond_stats = dict(cond_stats or {})
+        if len(self.cond_stats) != model.cfg.n_cond:
+            raise CheckpointError(f"{len(self.cond_stats)} condition statistics for a model that reads "
+                                  f"{model.cfg.n_cond} conditions")
+        if model.cfg.cond_encoder:
+            # Generation encodes molecules in many places (density, domain, optimization) that know no c;
+            # until the conditional encoder measures better than the decoder-only model, it stays a training
+            # experiment rather than threading c through all of them.
+            raise CheckpointError("this model's encoder reads the conditions (cond_encoder): such models can be "
+                                  "trained and validated, but generation supports decoder-only conditioning; "
+                                  "train with cond_encoder false to sample from it")
+        missing = [n for n in self.cond_stats if n not in (prop_stats or {})]
+        if missing:
+            raise CheckpointError(f"conditions {', '.join(missing)} are not predicted by the property head, which "
+                                  "decoding without a target needs")
         self.device = runtime.resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer, self.vocab = tokenizer, vocab
@@ -48,6 +71,15 @@ class MoleculeCodec:
         self.precision = inference.resolve_precision(arguments.choice(precision, "precision", inference.PRECISIONS),
                                                     self.device)
         self.n_jobs = n_jobs
+
+    @property
+    def cond_names(self) -> tuple[str, ...]:
+        """The conditioning properties, in the order of c's columns (empty: an unconditional model)."""
+        return tuple(self.cond_stats)
+
+    @property
+    def is_conditional(self) -> bool:
+        return bool(self.cond_stats)
 
     @property
     def latent_dim(self) -> int:
@@ -104,9 +136,12 @@ class MoleculeCodec:
         return arr
 
     def decode_ids(self, z: torch.Tensor, method: str, temperature: float, seed: int, beam_width: int,
-                   batch_size: int | None, max_len: int | None = None) -> np.ndarray:
+                   batch_size: int | None, max_len: int | None = None, c: torch.Tensor | None = None,
+                   top_p: float = 1.0) -> np.ndarray:
         """Decode CPU latents (n, Z) -> ids (n, L) int64 (see `inference.decode`). Checks the decoding
-        arguments (method, temperature, beam_width, max_len), once for every public method that decodes."""
+        arguments (method, temperature, beam_width, max_len, top_p), once for every public method that decodes.
+        c (n, C): standardized conditions of a conditional model; None takes the head's prediction at z
+        (`head_conditions`); ignored for an unconditional model."""
         arguments.choice(method, "method", inference.METHODS)
         temperature = arguments.temperature(temperature)
         if method == "beam":
@@ -114,8 +149,13 @@ class MoleculeCodec:
         if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer))
                                     or max_len < 2):
             raise UsageError(f"max_len must be an integer of at least 2 (BOS and EOS), got {max_len!r}")
+        top_p = arguments.number(top_p, "top_p", 0.0, 1.0, lo_open=True)
+        if not self.is_conditional:
+            c = None  # a density's stored conditions mean nothing to a decoder that reads none
+        elif c is None:
+            c = self.head_conditions(z)
         return inference.decode(self.model, z, method, temperature, seed, beam_width, self.batch_size(batch_size),
-                                max_len, self.precision, banned=(self.vocab.unk_id,))
+                                max_len, self.precision, banned=(self.vocab.unk_id,), c=c, top_p=top_p)
 
     def table(self, ids: np.ndarray, properties: Sequence[str] | str | None, n_jobs: int | None) -> pd.DataFrame:
         """The molecule table (`molvae.generation.molecule_table`) of decoded ids (n, L), with the RDKit
@@ -145,3 +185,42 @@ class MoleculeCodec:
         mean = np.asarray([self.prop_stats[n][0] for n in names], dtype=np.float64)
         std = np.asarray([self.prop_stats[n][1] for n in names], dtype=np.float64)
         return out * std + mean
+
+    # ------------------------------------------------------------------ conditions
+    def standardize(self, values: np.ndarray) -> torch.Tensor:
+        """Conditions in the properties' units (n, C) -> c (n, C) float32, (value - mean) / std per column in
+        `cond_names` order; a missing value (NaN) becomes 0, the training mean."""
+        mean, std = self._cond_moments()
+        c = (np.asarray(values, dtype=np.float64) - mean) / std
+        return torch.from_numpy(np.nan_to_num(c, nan=0.0).astype(np.float32))
+
+    def unstandardize(self, c: torch.Tensor | np.ndarray) -> np.ndarray:
+        """c (n, C) -> the conditions in the properties' units (n, C) float64."""
+        mean, std = self._cond_moments()
+        arr = c.detach().cpu().numpy() if isinstance(c, torch.Tensor) else np.asarray(c)
+        return arr.astype(np.float64) * std + mean
+
+    def rdkit_conditions(self, smiles: Sequence[str], n_jobs: int | None = None) -> torch.Tensor:
+        """c (n, C) of molecules from their own RDKit properties (what the model was trained with)."""
+        values = chem.properties(list(smiles), self.cond_names, self.jobs(n_jobs) or 1).to_numpy()
+        return self.standardize(values)
+
+    def head_conditions(self, z: torch.Tensor) -> torch.Tensor:
+        """c (n, C) the property head predicts for latents z (n, Z) on CPU: the conditions a latent "means"
+        (the head predicts every condition: `__init__` checks it)."""
+        return self.standardize(self.head_values(z, self.cond_names))
+
+    def head_conditions_differentiable(self, z: torch.Tensor) -> torch.Tensor:
+        """`head_conditions` as a differentiable function of z (n, Z) on the model's device, for teacher-forced
+        likelihoods whose gradient flows into z: the head's standardized output mapped linearly to c."""
+        idx = [self.prop_names.index(n) for n in self.cond_names]
+        p_mean = torch.tensor([self.prop_stats[n][0] for n in self.cond_names], device=z.device)
+        p_std = torch.tensor([self.prop_stats[n][1] for n in self.cond_names], device=z.device)
+        mean, std = (torch.from_numpy(a).float().to(z.device) for a in self._cond_moments())
+        pred = self.model.predict_props(z).float()[:, idx]
+        return (pred * p_std + p_mean - mean) / std
+
+    def _cond_moments(self) -> tuple[np.ndarray, np.ndarray]:
+        mean = np.asarray([m for m, _ in self.cond_stats.values()], dtype=np.float64)
+        std = np.asarray([s for _, s in self.cond_stats.values()], dtype=np.float64)
+        return mean, std

@@ -9,6 +9,10 @@ window are kept ("hits"; a property RDKit cannot compute is checked with the hea
 decoded molecule). A small first round measures how decoding regresses the head's predictions; rounds
 repeat until `n` hits or the decode budget is spent, so a condition nothing meets ends with a warning,
 never in an endless loop. Properties the head does not predict are not steered, only checked.
+
+A conditional model whose density keeps each component's conditions is not steered: its windows on
+conditioned properties choose the components and their conditions c (`molvae.generation.conditioned_draws`),
+z and c are decoded together, and the other windows are only checked.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import pandas as pd
 import torch
 
 from molvae import chem
+from molvae.generation.conditioned_draws import ConditionedDraws, conditioned_windows
 from molvae.generation.conditions import Window, describe
 from molvae.generation.steered_prior import SteeredPrior
 from molvae.model import inference
@@ -42,18 +47,24 @@ def sample_where(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, window
                  temperature: float = 1.0, method: str = "multinomial", beam_width: int = 5,
                  batch_size: int | None = None, max_len: int | None = None, n_jobs: int | None = None,
                  prior: str = "density", unique: bool = False, max_decodes: int | None = None,
-                 steer: bool = True) -> pd.DataFrame:
+                 steer: bool = True, top_p: float = 1.0) -> pd.DataFrame:
     """Up to `n` molecules meeting every window, decoded by `codec` from latents of `latent_prior` (`prior`
     names which: "density" or "standard"); the arguments are checked by `MolVAE.sample`. Returns the
     molecule table of the hits (properties `names` plus the conditioned ones) with `df.attrs` = {where,
     n_drawn (decoded latents), n_valid (valid molecules among them), hits, hit_rate (hits per decode,
     before keeping n), rounds, steered, calibration ({property: {slope, sigma}} fitted by the steering),
-    seconds}. unique: distinct hits only. max_decodes: the budget (default 20 n + 1000). steer=False is plain rejection sampling (the baseline it is measured against)."""
+    conditioned (names of the windows the conditions targeted), conditioning ({inside, moved, components}),
+    seconds}. unique: distinct hits only. max_decodes: the budget (default 20 n + 1000). steer=False is plain
+    rejection sampling (the baseline it is measured against), also for a conditional model."""
     t0 = time.perf_counter()
     budget = int(max_decodes) if max_decodes is not None else 20 * n + 1000
     rdkit_names = tuple(w.name for w in windows if w.name in chem.PROPERTY_NAMES)
     head_only = [w for w in windows if w.name not in chem.PROPERTY_NAMES]
+    density = latent_prior.density if prior == "density" else None
+    targeted = conditioned_windows(codec, windows) if steer and density is not None and density.n_conds else []
+    conditioning = ConditionedDraws(codec, density, targeted) if targeted else None
     steered = [w for w in windows if w.name in codec.prop_names and codec.model.prop_head is not None] if steer else []
+    steered = [] if conditioning is not None else steered
     table_names = tuple(dict.fromkeys(names + rdkit_names))
     steering = SteeredPrior(codec, latent_prior, steered, prior) if steered else None
     gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
@@ -66,12 +77,15 @@ def sample_where(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, window
         m = int(min(budget - drawn, max(64, math.ceil((n - found) / rate * 1.2))))
         if steering is not None and not drawn:  # a first, smaller round measures how decoding regresses
             m = min(m, max(_FIRST_ROUND, n // 4))
-        if steering is not None:
+        c = None
+        if conditioning is not None:
+            z, c = conditioning.draw(m, gen, rng)
+        elif steering is not None:
             z, z_pred = steering.draw(m, gen, rng)
         else:
-            z, z_pred = latent_prior.draw(m, gen, prior), np.zeros((m, 0))
+            z, c = latent_prior.draw_with_conds(m, gen, prior)
         ids = codec.decode_ids(z, method, temperature, inference.sub_seed(seed, 2_000_003, rounds), beam_width,
-                               batch_size, max_len)
+                               batch_size, max_len, c, top_p)
         part = codec.table(ids, table_names, n_jobs)
         drawn, rounds = drawn + m, rounds + 1
         ok = part["valid"].to_numpy().copy()
@@ -81,11 +95,14 @@ def sample_where(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, window
         if head_only and ok.any():
             _check_with_head(codec, part, ok, head_only)
         valid = part["valid"].to_numpy()
-        if steering is not None:  # how far the decoded molecules landed from what the head predicted
+        if steering is not None or conditioning is not None:
             canon = part["canonical"]
             repeated = valid & (canon.duplicated().to_numpy() | canon.isin(decoded).to_numpy())
             decoded.update(canon[valid])
-            steering.observe(z_pred, {k: part[k].to_numpy() for k in rdkit_names}, valid, repeated)
+            if conditioning is not None:
+                conditioning.observe(repeated)
+            else:  # how far the decoded molecules landed from what the head predicted
+                steering.observe(z_pred, {k: part[k].to_numpy() for k in rdkit_names}, valid, repeated)
         hits, n_valid = hits + int(ok.sum()), n_valid + int(valid.sum())
         part = part[ok]
         if unique:
@@ -102,6 +119,8 @@ def sample_where(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, window
     df.attrs.update(where=describe(windows), n_drawn=drawn, n_valid=n_valid, hits=hits,
                     hit_rate=hits / max(drawn, 1), rounds=rounds, steered=[w.name for w in steered],
                     calibration=steering.summary() if steering is not None else {},
+                    conditioned=[w.name for w in targeted],
+                    conditioning=conditioning.summary() if conditioning is not None else {},
                     seconds=time.perf_counter() - t0)
     return df
 

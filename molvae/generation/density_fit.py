@@ -67,11 +67,12 @@ def _progress(show: bool) -> Any:
                     disable=not show)
 
 
-def encode_posteriors(vae: MoleculeCodec, smiles: Sequence[str],
-                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def encode_posteriors(vae: MoleculeCodec, smiles: Sequence[str], progress: bool = True,
+                      kept: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances (m, D) float64 of the molecules the vocabulary can spell (the
     others are left out), in chunks with a progress bar (unless `progress` is False). `vae`: a
-    `MoleculeCodec`, or a `MolVAE` (which has the same model, tokenizer, vocab, precision and latent_dim)."""
+    `MoleculeCodec`, or a `MolVAE` (which has the same model, tokenizer, vocab, precision and latent_dim).
+    `kept`, when given, receives the canonical SMILES encoded, one per row."""
     mus, logvars = [], []
     with _progress(progress) as bar:
         task = bar.add_task("encoding", total=len(smiles))
@@ -83,6 +84,8 @@ def encode_posteriors(vae: MoleculeCodec, smiles: Sequence[str],
             if enc.ids:
                 mu, logvar = encode_batched(vae.model, enc.ids, 1024, vae.precision)
                 mus.append(mu.astype(np.float64))
+                if kept is not None:
+                    kept.extend(enc.smiles)
                 logvars.append(logvar.astype(np.float64))
             bar.advance(task, len(chunk))
     if not mus:
@@ -98,7 +101,7 @@ def posterior_draws(mu: np.ndarray, logvar: np.ndarray, seed: int) -> np.ndarray
 
 def fit_density(vae: MoleculeCodec, smiles: Sequence[str], config: DensityConfig = DensityConfig(),
                 data_hash: str | None = None, verbose: bool = False, progress: bool = True) -> LatentDensity:
-    """Make the latent density of `vae` (a `MoleculeCodec` or a `MolVAE`) from `smiles` (the model's
+    """Make the latent density of `vae` (a `MoleculeCodec`) from `smiles` (the model's
     training molecules; see `DensityConfig`) and return it; `MolVAE.fit_density` also makes it the model's
     prior. `info["heldout_loglik"]` is the mean log-density (nats per latent) of posterior draws of held-out
     molecules. Raises DataError with too few encodable molecules."""
@@ -107,7 +110,8 @@ def fit_density(vae: MoleculeCodec, smiles: Sequence[str], config: DensityConfig
     n_want = int(round(config.n_molecules / (1.0 - config.heldout_fraction)))
     if len(items) > n_want:
         items = [items[i] for i in np.sort(rng.choice(len(items), n_want, replace=False))]
-    mu, logvar = encode_posteriors(vae, items, progress)
+    encoded: list[str] = []
+    mu, logvar = encode_posteriors(vae, items, progress, encoded)
     n_held = max(1, int(round(len(mu) * config.heldout_fraction)))
     need = 10 * max(config.candidates) if config.kind == "gaussian-mixture" else 2
     if len(mu) - n_held < need:
@@ -117,7 +121,10 @@ def fit_density(vae: MoleculeCodec, smiles: Sequence[str], config: DensityConfig
     held, keep = perm[:n_held], perm[n_held:]
     z_held = posterior_draws(mu[held], logvar[held], config.seed + 1)
     if config.kind == "posterior-mixture":
-        density = posterior_mixture(mu[keep], logvar[keep])
+        conds = None
+        if vae.is_conditional:  # each component keeps its molecule's c: sampling draws z and c together
+            conds = vae.rdkit_conditions([encoded[i] for i in keep]).numpy()
+        density = posterior_mixture(mu[keep], logvar[keep], conds=conds)
         with torch.no_grad():
             ll = float(density.log_prob(torch.from_numpy(z_held)).mean())
         info: dict[str, Any] = {"heldout_loglik": ll, "n_heldout": int(n_held)}

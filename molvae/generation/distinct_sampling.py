@@ -20,7 +20,7 @@ __all__ = ["sample_distinct"]
 
 def sample_distinct(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, gen: torch.Generator, method: str,
                     temperature: float, seed: int, beam_width: int, batch_size: int | None, names: tuple[str, ...],
-                    max_len: int | None, n_jobs: int | None, prior: str) -> tuple[pd.DataFrame, int]:
+                    max_len: int | None, n_jobs: int | None, prior: str, top_p: float = 1.0) -> tuple[pd.DataFrame, int]:
     """Up to `n` distinct valid molecules (the molecule table with the RDKit properties `names`) and the number
     of latents drawn; latents come from `latent_prior` (`prior`: "density" or "standard") through `gen`,
     decoded by `codec` with the arguments `MolVAE.sample` checked."""
@@ -30,9 +30,9 @@ def sample_distinct(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, gen
     while found < n and drawn < budget:
         # Ask for what is missing plus a margin for invalid and repeated draws.
         m = min(budget - drawn, max(64, int((n - found) * 1.3)))
-        z = latent_prior.draw(m, gen, prior)
+        z, c = latent_prior.draw_with_conds(m, gen, prior)
         ids = codec.decode_ids(z, method, temperature, inference.sub_seed(seed, 1_000_003, round_), beam_width,
-                               batch_size, max_len)
+                               batch_size, max_len, c, top_p)
         part = codec.table(ids, (), n_jobs)
         drawn, round_ = drawn + m, round_ + 1
         fresh = part["valid"].to_numpy() & ~part["canonical"].duplicated().to_numpy()

@@ -52,6 +52,15 @@ class LatentPrior:
             return self.density.sample(n, generator)
         return torch.randn(n, self.latent_dim, generator=generator)
 
+    def draw_with_conds(self, n: int, generator: torch.Generator,
+                        prior: str = "density") -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`draw`'s latents (the same ones for the same generator state) with the conditions c (n, C) stored
+        with each draw's density component (a conditional model's posterior mixture), else None: the
+        decoder then takes c from the property head's prediction at z."""
+        if prior == "density":
+            return self.density.sample_with_conds(n, generator)
+        return torch.randn(n, self.latent_dim, generator=generator), None
+
     def log_density(self, z: torch.Tensor) -> np.ndarray:
         """Log-density (n,) float64, nats, of CPU latents z (n, latent_dim) under the learned density, or
         under N(0, I) without one."""

@@ -36,17 +36,28 @@ class LatentDensity:
     """A Gaussian mixture over latents z (D,): `weights` (K,) summing to 1, `means` (K, D), and either
     `cholesky` (K, D, D), lower-triangular factors of full covariances (a fitted mixture, K small), or
     `scales` (K, D), per-dimension standard deviations (diagonal components: the "posterior mixture" of
-    training molecules, one component q(z|x) per molecule, K large); `info` records how it was made."""
+    training molecules, one component q(z|x) per molecule, K large); `info` records how it was made.
+    `conds` (K, C): for a conditional model's posterior mixture, the standardized conditioning vector c of
+    each component's molecule, so that sampling draws z and c together (None otherwise)."""
 
     weights: torch.Tensor
     means: torch.Tensor
     cholesky: torch.Tensor | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
     scales: torch.Tensor | None = None
+    conds: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if (self.cholesky is None) == (self.scales is None):
             raise ValueError("a LatentDensity has either full covariances (cholesky) or diagonal ones (scales)")
+        if self.conds is not None and (self.conds.ndim != 2 or self.conds.shape[0] != self.means.shape[0]):
+            raise ValueError(f"conds must be (K, C) for K = {self.means.shape[0]} components, got "
+                             f"{tuple(self.conds.shape)}")
+
+    @property
+    def n_conds(self) -> int:
+        """Columns C of the stored conditioning vectors (0: none stored)."""
+        return 0 if self.conds is None else int(self.conds.shape[1])
 
     @property
     def kind(self) -> str:
@@ -98,13 +109,28 @@ class LatentDensity:
         more. In a posterior mixture a component is one training molecule's narrow q(z|x), and two draws from
         it mostly decode to the same molecule: drawn independently, 10,000 draws from 20,000 equal components
         would reuse about 2,100 of them."""
+        return self.sample_with_conds(n, generator)[0]
+
+    def sample_with_conds(self, n: int, generator: torch.Generator,
+                          scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """n draws (n, D) float32 as `sample` (the same draws for the same generator state), with the stored
+        conditioning vector of each draw's component (n, C) float32, or None when none is stored. `scale`
+        multiplies each component's spread (1: the component itself)."""
         k = self._components(n, generator)
-        eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
+        eps = torch.randn(n, self.dim, generator=generator, dtype=torch.float64) * float(scale)
         mu = self.means.double().cpu()
         if self.scales is not None:
-            return (mu[k] + self.scales.double().cpu()[k] * eps).float()
-        z = mu[k] + torch.einsum("nij,nj->ni", self.cholesky.double().cpu()[k], eps)
-        return z.float()
+            z = mu[k] + self.scales.double().cpu()[k] * eps
+        else:
+            z = mu[k] + torch.einsum("nij,nj->ni", self.cholesky.double().cpu()[k], eps)
+        return z.float(), (None if self.conds is None else self.conds.float().cpu()[k])
+
+    def subset(self, keep: torch.Tensor) -> LatentDensity:
+        """The mixture of the components `keep` (a bool mask (K,) or indices), their weights renormalized."""
+        w = self.weights[keep]
+        pick = (lambda t: None if t is None else t[keep])
+        return LatentDensity(w / w.sum(), self.means[keep], pick(self.cholesky), dict(self.info),
+                             pick(self.scales), pick(self.conds))
 
     def _components(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n,) component indices: systematic resampling of the weights, then a random permutation."""
@@ -118,6 +144,8 @@ class LatentDensity:
         """What is stored: float32, except a posterior mixture's per-molecule means and scales in float16
         (one pair per training molecule kept; float16 halves the file at a relative error of 5e-4)."""
         out = {"weights": self.weights.float().contiguous()}
+        if self.conds is not None:
+            out["conds"] = self.conds.float().contiguous()
         if self.scales is not None:
             return {**out, "means": self.means.half().contiguous(), "scales": self.scales.half().contiguous()}
         return {**out, "means": self.means.float().contiguous(), "cholesky": self.cholesky.float().contiguous()}
@@ -146,9 +174,10 @@ class LatentDensity:
             arrays = st_load(path.read_bytes())
             info_path = Path(directory) / DENSITY_INFO_FILE
             info = json.loads(info_path.read_text()) if info_path.is_file() else {}
-            chol, scales = arrays.get("cholesky"), arrays.get("scales")
+            chol, scales, conds = arrays.get("cholesky"), arrays.get("scales"), arrays.get("conds")
             density = cls(arrays["weights"].double(), arrays["means"].double(),
-                          None if chol is None else chol.double(), info, None if scales is None else scales.double())
+                          None if chol is None else chol.double(), info, None if scales is None else scales.double(),
+                          None if conds is None else conds.double())
         except (SafetensorError, KeyError, ValueError, OSError) as exc:
             raise CheckpointError(f"{path}: unreadable latent density ({exc}); refit it with `molvae density`") from exc
         k, d = density.n_components, density.dim
@@ -192,10 +221,13 @@ def select_mixture(z_fit: np.ndarray, z_held: np.ndarray, candidates: Sequence[i
     return LatentDensity(best.weights, best.means, best.cholesky, info), rows
 
 
-def posterior_mixture(mu: np.ndarray, logvar: np.ndarray, info: Mapping[str, Any] | None = None) -> LatentDensity:
+def posterior_mixture(mu: np.ndarray, logvar: np.ndarray, info: Mapping[str, Any] | None = None,
+                      conds: np.ndarray | None = None) -> LatentDensity:
     """The aggregate posterior of m molecules as a density: (1/m) sum_i N(mu_i, diag(exp(logvar_i))),
-    from posterior means and log-variances (m, D)."""
+    from posterior means and log-variances (m, D); `conds` (m, C): each molecule's standardized conditions
+    (a conditional model's), kept with its component."""
     mu_t = torch.from_numpy(np.asarray(mu, dtype=np.float64))
     scales = torch.from_numpy(np.exp(0.5 * np.asarray(logvar, dtype=np.float64)))
     weights = torch.full((len(mu_t),), 1.0 / len(mu_t), dtype=torch.float64)
-    return LatentDensity(weights, mu_t, None, dict(info or {}), scales)
+    c = None if conds is None else torch.from_numpy(np.asarray(conds, dtype=np.float64))
+    return LatentDensity(weights, mu_t, None, dict(info or {}), scales, c)

@@ -46,6 +46,7 @@ __all__ = [
     "prior",
     "batch_bucket",
     "sample_ids",
+    "nucleus",
     "beam_search",
     "decode",
     "sub_seed",
@@ -115,6 +116,16 @@ def _ban_mask(cfg: object, banned: Sequence[int], device: torch.device) -> torch
 
 
 @torch.no_grad()
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus (top-p) filtering of token probabilities (B, V): per row, the most probable tokens whose
+    cumulative probability first reaches `top_p` (at least one) keep their probability, the others get 0;
+    torch.multinomial renormalizes. Unlike a lower temperature, it cuts the unlikely tail and leaves the
+    ratios between the likely tokens as they are."""
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    drop = (sorted_p.cumsum(-1) - sorted_p) >= top_p  # the mass before a token already reaches top_p
+    return probs.scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
+
+
 def sample_ids(
     model: torch.nn.Module,
     z: torch.Tensor,
@@ -126,11 +137,13 @@ def sample_ids(
     banned: Sequence[int] = (),
     bucketed: bool | None = None,
     c: torch.Tensor | None = None,
+    top_p: float = 1.0,
 ) -> torch.Tensor:
     """Decode latents z (B, Z) token by token (conditional models: with conditions c (B, C)).
 
     method "multinomial" draws each token from softmax(logits / temperature) (using
-    `generator` if given); "greedy" takes the argmax (temperature is then irrelevant).
+    `generator` if given), restricted to its nucleus when top_p < 1 (`nucleus`); "greedy"
+    takes the argmax (temperature and top_p are then irrelevant).
     Returns ids (B, L) long on z's device: the generated tokens after BOS, EOS included,
     PAD after EOS; L <= max_len - 1 (max_len counts BOS and EOS, default the model's).
     Rows without EOS were cut at max_len. Finished rows leave the running batch, and the
@@ -171,6 +184,8 @@ def sample_ids(
                 nxt = logits.argmax(-1)
             else:
                 probs = F.softmax(logits / temperature, dim=-1)
+                if top_p < 1.0:
+                    probs = nucleus(probs, top_p)
                 nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             out[active, t] = nxt
             used = t + 1
@@ -255,6 +270,7 @@ def decode(
     precision: str = "fp32",
     banned: Sequence[int] = (),
     c: torch.Tensor | None = None,
+    top_p: float = 1.0,
 ) -> np.ndarray:
     """Decode latents z (n, Z) (any device) in batches on the model's device; a conditional model
     needs c (n, C), the standardized conditions of each latent.
@@ -278,7 +294,7 @@ def decode(
             ids = beam_search(model, zb, beam_width, max_len, precision, banned, c=cb)[0][:, 0]
         else:
             gen = torch.Generator(device=device).manual_seed(sub_seed(seed, k)) if method == "multinomial" else None
-            ids = sample_ids(model, zb, method, temperature, max_len, gen, precision, banned, c=cb)
+            ids = sample_ids(model, zb, method, temperature, max_len, gen, precision, banned, c=cb, top_p=top_p)
         parts.append(ids.cpu().numpy())
     out = np.full((z.size(0), max((p.shape[1] for p in parts), default=0)), model.cfg.pad_id, dtype=np.int64)
     row = 0

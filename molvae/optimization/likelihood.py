@@ -55,8 +55,10 @@ class StartLikelihood:
         lengths = self.lengths[group]
         steps = int(lengths.max()) - 1
         ids = self.ids[group, :steps + 1].to(z.device)
+        # A conditional model reads the conditions the head predicts at z, as decoding a bare latent does.
+        c = self.vae.codec.head_conditions_differentiable(z) if self.vae.is_conditional else None
         with autocast(z.device, self.vae.precision):
-            logits = self.net.decode_logits(ids[:, :-1], z, lengths - 1).float()
+            logits = self.net.decode_logits(ids[:, :-1], z, lengths - 1, c).float()
         logp = torch.log_softmax(logits / temperature + self.mask.to(z.device), dim=-1)
         tok = logp.gather(-1, ids[:, 1:, None])[..., 0]
         real = torch.arange(steps, device=z.device)[None] < (lengths - 1).to(z.device)[:, None]

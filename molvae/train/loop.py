@@ -209,7 +209,7 @@ def _fit_latent_density(out: Path, train_smiles: list[str], data_hash: str, cfg:
     vae = load(out, device=device, precision="fp32")
     config = DensityConfig(n_molecules=cfg.density_molecules, seed=cfg.seed)
     try:
-        density = fit_density(vae, train_smiles, config, data_hash=data_hash, progress=cfg.progress)
+        density = fit_density(vae.codec, train_smiles, config, data_hash=data_hash, progress=cfg.progress)
     except DataError as exc:  # too few molecules: the weights are written, the model samples N(0, I)
         log.warning("latent density skipped: %s; the model is saved and samples from the standard normal prior",
                     exc)

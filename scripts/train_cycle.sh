@@ -5,13 +5,18 @@
 # Settings: scripts/cycle_config.json (time_budget 90m); cycle N uses seed N, so each cycle sees its own batch
 # order, and split_seed 0, the validation split of the shipped model (cycle 1 ran before split_seed existed: seed 1).
 # Usage: nohup bash scripts/train_cycle.sh N [extra molvae train options] > runs/cycle-N.log 2>&1 &
+# A variant of cycle N (a design change measured against cycle N at the same compute, from the same cycles/N-1
+# and seed) is named N-LABEL and may use another config: CYCLE_CONFIG=scripts/cycle_config_cond.json
+# bash scripts/train_cycle.sh 3-cond writes runs/cycle-3-cond (the conditional VAE of issue 26).
 # A cycle that was interrupted is resumed by the same command (the schedule's length is kept). When it ends,
 # `python scripts/save_cycle.py runs/cycle-N cycles/N` commits-ready end weights (fp16) for the next cycle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:?usage: train_cycle.sh N [molvae train options]}
+NAME=${1:?usage: train_cycle.sh N[-LABEL] [molvae train options]}
 shift
-OUT=runs/cycle-$N
+N=${NAME%%-*}
+OUT=runs/cycle-$NAME
+CONFIG=${CYCLE_CONFIG:-scripts/cycle_config.json}
 PREV=cycles/$((N - 1))
 INIT=moses-smiles
 [ -f "$PREV/model.safetensors" ] && INIT=$PREV
@@ -24,4 +29,4 @@ echo -10 > /proc/self/autogroup 2>/dev/null || true
 if [ -f "$OUT/trainer_state.json" ]; then
   exec .venv/bin/molvae train --resume "$OUT" --out "$OUT" "$@"
 fi
-exec .venv/bin/molvae train --config scripts/cycle_config.json --init "$INIT" --seed "$N" --out "$OUT" "$@"
+exec .venv/bin/molvae train --config "$CONFIG" --init "$INIT" --seed "$N" --out "$OUT" "$@"

@@ -22,7 +22,8 @@ from molvae import data
 from molvae.data import batching
 from molvae.data.tokens import Tokenizer
 from molvae.errors import DataError
-from molvae.model.vae import VAE, ModelConfig, masked_property_loss
+from molvae.model.losses import masked_property_loss
+from molvae.model.vae import VAE, ModelConfig
 from molvae.evaluation.model_metrics import mae_r2
 from molvae.train.epoch import ProgressReporter, run_summary
 

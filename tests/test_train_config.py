@@ -92,3 +92,18 @@ def test_types_that_stand_for_a_field_are_kept_in_its_form(tmp_path: Path):
     assert cfg.amp == "off" and cfg.properties == ("qed",) and cfg.kl_warmup_epochs == 2.0
     assert cfg.unlabelled == (str(tmp_path),)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("name", ["cycle_config.json", "cycle_config_cond.json"])
+def test_the_training_cycle_configs_are_valid(name):
+    """scripts/train_cycle.sh passes these to `molvae train --config`: every field must be a TrainConfig field
+    of the right type, and the conditional one's conditions must be head targets."""
+    from pathlib import Path
+
+    from molvae.train.config import TrainConfig, load_train_config
+
+    d = load_train_config(Path(__file__).resolve().parents[1] / "scripts" / name)
+    cfg = TrainConfig.from_dict({**d, "init": "moses-smiles"})
+    assert cfg.time_budget == "90m" and cfg.split_seed == 0 and cfg.beta_end == 0.5
+    assert set(cfg.conditions) <= set(cfg.properties)
+    assert bool(cfg.conditions) == ("cond" in name)

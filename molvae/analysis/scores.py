@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from molvae import chem
 from molvae.generation.inputs import encode_inputs, length_reason, padded_batches
 from molvae.model.inference import autocast
-from molvae.model.vae import kl_divergence
+from molvae.model.losses import kl_divergence
 
 if TYPE_CHECKING:
     from molvae.generation.codec import MoleculeCodec

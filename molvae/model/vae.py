@@ -32,7 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["ModelConfig", "Encoder", "Decoder", "PropertyHead", "VAE", "kl_divergence", "masked_property_loss"]
+from molvae.model.losses import kl_divergence, masked_property_loss
+
+__all__ = ["ModelConfig", "Encoder", "Decoder", "PropertyHead", "VAE"]
 
 
 @dataclass(frozen=True)
@@ -96,25 +98,6 @@ class ModelConfig:
         if unknown := unknown_fields(cls, d):
             raise ValueError(f"unknown ModelConfig fields: {unknown}")
         return cls(**dict(d))
-
-
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per element, (B, Z), in nats."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
-
-def masked_property_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Property loss of a batch, pred and target (B, P) standardized, target NaN where unlabelled: B times
-    the mean squared error over the labelled cells (0 when none is labelled).
-
-    With every cell labelled this is the sum over molecules of their mean over properties, so sparse and
-    full labels give losses of one scale. Each process of a data-parallel run normalizes by its own shard's
-    label count, so with sparse labels its update equals the single-process one in expectation only.
-    """
-    labelled = torch.isfinite(target)
-    # torch.where, not a product with the mask: NaN * 0 is NaN, in the loss and in its gradient
-    sq = torch.where(labelled, pred - torch.nan_to_num(target), torch.zeros_like(pred)).pow(2)
-    return sq.sum() * (pred.size(0) / labelled.sum().clamp(min=1))
 
 
 def _reverse_within_length(ids: torch.Tensor, lengths: torch.Tensor, pad_id: int) -> torch.Tensor:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Retrain a shipped MOSES model from scratch with the same config: the full MOSES train set (1,584,663
-# molecules), 2 epochs, batch 512, seed 0. REPR smiles -> molvae/pretrained/moses-smiles (the default),
-# selfies -> molvae/pretrained/moses-selfies.
+# Retrain the shipped MOSES model from scratch with the same config: the full MOSES train set (1,584,663
+# molecules), 2 epochs, batch 512, seed 0. REPR smiles -> molvae/pretrained/moses-smiles (the default);
+# REPR selfies trains the SELFIES model that shipped as moses-selfies until issue 25 (no longer shipped:
+# docs/training.md, "SELFIES: a training option, not a shipped model").
 # Usage: bash scripts/train_default.sh [OUT_DIR] [REPR]    (defaults: runs/default smiles; resumes if OUT_DIR
 #   already holds a trainer state; --n-jobs is a setting of the machine, not of the run, so the resume line
 #   passes it again)

@@ -48,7 +48,8 @@ def test_sample_to_file(run, gen_checkpoint: Path, tmp_path: Path, ext: str) -> 
         assert len(df) == 20 and {"smiles", "valid", "canonical", "logp", "qed", "sa", "novel"} <= set(df.columns)
     record = json.loads(out.with_suffix(".config.json").read_text())
     assert record["command"] == "molvae sample" and record["seed"] == 1 and record["rows"] == 20
-    assert record["settings"]["n"] == 20 and record["settings"]["temperature"] == 1.0
+    assert record["settings"]["n"] == 20 and record["settings"]["temperature"] is None  # as given: the model's
+    assert record["model"]["sampling"] == {"temperature": 1.0, "top_p": 1.0}
     assert record["model"]["path"] == str(gen_checkpoint) and record["model"]["representation"] == "smiles"
     assert record["model"]["precision"] == "fp32" and record["model"]["device"] == "cpu"
     assert record["versions"]["torch"] and "config.json" in text

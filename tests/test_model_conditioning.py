@@ -47,10 +47,20 @@ def test_unconditional_model_has_the_parameters_it_always_had():
         ModelConfig(vocab_size=20, n_cond=-1)
 
 
-def test_shipped_unconditional_checkpoint_loads_and_decodes_as_before():
-    model, meta = ckpt.load_checkpoint(ckpt.resolve_model(None))
+def test_shipped_unconditional_checkpoint_loads_and_decodes_as_before(tmp_path):
+    import json
+
+    shipped = ckpt.resolve_model(None)
+    assert not ckpt.read_config(shipped).get("conditions")  # an empty list: unconditional
+    # A checkpoint written before conditioning existed has no "conditions" entry at all.
+    for f in shipped.iterdir():
+        (tmp_path / f.name).symlink_to(f)
+    config = json.loads((shipped / "config.json").read_text())
+    config.pop("conditions", None)
+    (tmp_path / "config.json").unlink()
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    model, meta = ckpt.load_checkpoint(tmp_path)
     assert model.cfg.n_cond == 0 and meta.cond_stats == {} and meta.cond_names == ()
-    assert "conditions" not in meta.config  # written before conditioning existed
     z = inference.prior(4, model.cfg.latent_dim, seed=0)
     ids = inference.sample_ids(model, z, "greedy", max_len=40)
     ref = model.greedy_decode(z, max_len=40)
@@ -159,7 +169,10 @@ def test_add_conditioning_computes_exactly_what_the_base_computes(cond_encoder):
         assert torch.equal(twin.decode_logits(ids[:, :-1], z, c=c), logits)
         assert torch.equal(twin.greedy_decode(z, 25, c=c), base.greedy_decode(z, 25))
         mu_c, logvar_c = twin.encode(ids, lengths, c)
-        assert torch.equal(mu_c, mu) and torch.equal(logvar_c, logvar)
+        # The encoder's mu/logvar layers get 3 more input columns, and on some CPUs the BLAS kernel for the
+        # wider matmul sums in another order (measured: a 2026-12-07 machine of the same CPU model), so the zero
+        # columns change nothing but rounding there.
+        assert torch.allclose(mu_c, mu, rtol=0, atol=1e-6) and torch.allclose(logvar_c, logvar, rtol=0, atol=1e-6)
     # Zero weights on c still learn: c reaches them through the gradient.
     twin.train()
     twin(ids, lengths, c=torch.randn(6, 3), eps=torch.zeros(6, 6))["loss"].backward()

@@ -156,11 +156,12 @@ def print_table(df: pd.DataFrame, title: str, fold: Sequence[str] = ("smiles", "
 
 
 def model_facts(vae: Any) -> dict[str, Any]:
-    """The model part of a run record: shipped name (or None), directory, representation, and the
-    device and precision "auto" resolved to (bf16 and fp32 draw different molecules from one seed)."""
+    """The model part of a run record: shipped name (or None), directory, representation, the device and
+    precision "auto" resolved to (bf16 and fp32 draw different molecules from one seed), and the model's
+    default sampling setting (what a temperature or top-p left out of the settings meant)."""
     return {"name": vae.name, "path": str(vae.path) if vae.path is not None else None,
             "representation": vae.tokenizer.representation, "device": str(vae.device),
-            "precision": vae.precision}
+            "precision": vae.precision, "sampling": dict(vae.sampling)}
 
 
 def emit(df: pd.DataFrame, output: Path | None, title: str, grid: Path | None, command: str,

@@ -1,11 +1,12 @@
 """Walks through the latent space around given molecules, the tables behind `MolVAE.interpolate` (points
 on the line or great circle between two molecules' latents) and `MolVAE.neighbors` (random points around
-one molecule's latent). Decoding goes through `MolVAE.decode_table`, so a conditional model decodes each
-point with the conditions its property head predicts there."""
+one molecule's latent). `vae` is the `MolVAE` that calls them (not imported here: it imports this module);
+decoding goes through its `decode_table`, so a conditional model decodes each point with the conditions its
+property head predicts there."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,13 +15,10 @@ import torch
 from molvae import chem
 from molvae.model import inference
 
-if TYPE_CHECKING:
-    from molvae.generation.api import MolVAE
-
 __all__ = ["interpolation_table", "neighbors_table"]
 
 
-def interpolation_table(vae: MolVAE, a: str, b: str, za: np.ndarray, zb: np.ndarray, steps: int, kind: str,
+def interpolation_table(vae: Any, a: str, b: str, za: np.ndarray, zb: np.ndarray, steps: int, kind: str,
                         method: str, properties: Sequence[str] | None, seed: int | None) -> pd.DataFrame:
     """`steps` points from latent za (Z,) of molecule `a` to zb of `b` ("linear" or "slerp"), decoded, with
     `step`, `t`, `sim_a` and `sim_b` (Tanimoto to the endpoints); arguments checked by `MolVAE.interpolate`."""
@@ -34,7 +32,7 @@ def interpolation_table(vae: MolVAE, a: str, b: str, za: np.ndarray, zb: np.ndar
     return df
 
 
-def neighbors_table(vae: MolVAE, smiles: str, mu: np.ndarray, n: int, radius: float, seed: int, method: str,
+def neighbors_table(vae: Any, smiles: str, mu: np.ndarray, n: int, radius: float, seed: int, method: str,
                     properties: Sequence[str] | None, unique: bool) -> pd.DataFrame:
     """`n` points mu + radius eps (eps ~ N(0, I), seeded) around latent mu (Z,) of `smiles`, decoded, with
     `distance` and `similarity`, most similar first; unique drops invalid rows, repeats and the query.

@@ -26,6 +26,7 @@ import torch
 
 from molvae import chem
 from molvae.errors import DataError
+from molvae.generation.conditional_sampling import in_windows, keep_hits
 from molvae.generation.conditioned_draws import INSIDE_MARGIN, conditioned_windows
 from molvae.generation.conditions import Window, describe
 from molvae.model import inference
@@ -106,19 +107,12 @@ def sample_near(codec: MoleculeCodec, n: int, smiles: str, similarity: float, wi
         part = codec.table(ids, table_names, n_jobs)
         part["similarity"] = chem.bulk_tanimoto(query, part["smiles"].tolist())
         ok = part["valid"].to_numpy() & (part["similarity"].to_numpy() >= similarity)
-        ok &= (part["canonical"] != query).to_numpy()
-        for w in windows:
-            if w.name in rdkit_names:
-                ok &= w.contains(part[w.name].to_numpy())
+        ok &= (part["canonical"] != query).to_numpy() & in_windows(part, windows, rdkit_names)
         np.add.at(per_drawn, np.repeat(np.arange(len(SCALES)), counts), 1)
         np.add.at(per_hits, np.repeat(np.arange(len(SCALES)), counts)[ok], 1)
         drawn, rounds = drawn + m, rounds + 1
         hits, n_valid = hits + int(ok.sum()), n_valid + int(part["valid"].sum())
-        part = part[ok]
-        if unique:
-            part = part[~part["canonical"].duplicated().to_numpy() & ~part["canonical"].isin(seen).to_numpy()]
-            seen.update(part["canonical"])
-        part = part.head(n - found)
+        part = keep_hits(part, ok, unique, seen, n - found)
         kept.append(part)
         found += len(part)
     df = pd.concat(kept, ignore_index=True)

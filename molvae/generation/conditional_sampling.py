@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from molvae.generation.codec import MoleculeCodec
     from molvae.generation.prior import LatentPrior
 
-__all__ = ["sample_where"]
+__all__ = ["sample_where", "in_windows", "keep_hits"]
 
 _MAX_ROUNDS = 12
 _FIRST_ROUND = 96  # decodes of the first steered round: enough to fit the calibration's one slope
@@ -88,10 +88,7 @@ def sample_where(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, window
                                batch_size, max_len, c, top_p)
         part = codec.table(ids, table_names, n_jobs)
         drawn, rounds = drawn + m, rounds + 1
-        ok = part["valid"].to_numpy().copy()
-        for w in windows:
-            if w.name in rdkit_names:
-                ok &= w.contains(part[w.name].to_numpy())
+        ok = part["valid"].to_numpy() & in_windows(part, windows, rdkit_names)
         if head_only and ok.any():
             _check_with_head(codec, part, ok, head_only)
         valid = part["valid"].to_numpy()
@@ -104,11 +101,7 @@ def sample_where(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, window
             else:  # how far the decoded molecules landed from what the head predicted
                 steering.observe(z_pred, {k: part[k].to_numpy() for k in rdkit_names}, valid, repeated)
         hits, n_valid = hits + int(ok.sum()), n_valid + int(valid.sum())
-        part = part[ok]
-        if unique:
-            part = part[~part["canonical"].duplicated().to_numpy() & ~part["canonical"].isin(seen).to_numpy()]
-            seen.update(part["canonical"])
-        part = part.head(n - found)
+        part = keep_hits(part, ok, unique, seen, n - found)
         kept.append(part)
         found += len(part)
     df = pd.concat(kept, ignore_index=True) if kept else codec.table(np.zeros((0, 1), dtype=np.int64), table_names, 1)
@@ -123,6 +116,26 @@ def sample_where(codec: MoleculeCodec, latent_prior: LatentPrior, n: int, window
                     conditioning=conditioning.summary() if conditioning is not None else {},
                     seconds=time.perf_counter() - t0)
     return df
+
+
+def in_windows(part: pd.DataFrame, windows: Sequence[Window], names: Sequence[str]) -> np.ndarray:
+    """Rows (len(part),) bool whose RDKit value lies inside every window on a property among `names` (the
+    table's columns); windows on other properties are not checked here."""
+    ok = np.ones(len(part), dtype=bool)
+    for w in windows:
+        if w.name in names:
+            ok &= w.contains(part[w.name].to_numpy())
+    return ok
+
+
+def keep_hits(part: pd.DataFrame, ok: np.ndarray, unique: bool, seen: set[str], limit: int) -> pd.DataFrame:
+    """The rows of one round's molecule table that are hits (`ok`), distinct from each other and from the
+    canonical SMILES in `seen` when `unique` (`seen` is updated), at most `limit` of them."""
+    part = part[ok]
+    if unique:
+        part = part[~part["canonical"].duplicated().to_numpy() & ~part["canonical"].isin(seen).to_numpy()]
+        seen.update(part["canonical"])
+    return part.head(limit)
 
 
 def _check_with_head(codec: MoleculeCodec, part: pd.DataFrame, ok: np.ndarray, windows: Sequence[Window]) -> None:

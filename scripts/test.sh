@@ -15,4 +15,6 @@ if [ -z "${MOLVAE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
     echo "test: no chromium and no apt-get to install it; tests/test_web_browser.py will be skipped"
   fi
 fi
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Two workers (pytest-xdist) use CI's two cores; tests/conftest.py gives each one thread and keeps the tests of an
+# expensive session fixture on one worker. MOLVAE_TEST_WORKERS=0 runs the suite in this process.
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${MOLVAE_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -8,6 +8,30 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
+# The suite runs on two pytest-xdist workers (scripts/test.sh). A session fixture is built once per worker that
+# uses it, so the tests of an expensive one are kept on one worker: the conditional model trains once, not twice.
+ONE_WORKER_FIXTURES = ("cond_checkpoint",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In an xdist worker, one torch/OpenMP thread: two workers on two cores, each with two threads, would make
+    OpenMP wait for descheduled threads (the `one_thread` fixture says how slow that gets)."""
+    import os
+    import sys
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, "1")  # subprocesses too (CLI runs, notebook kernels, servers)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in ONE_WORKER_FIXTURES:
+            if name in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(name))
+
 
 # ------------------------------------------- generation (test_generate.py, test_cli_generate.py)
 @pytest.fixture(scope="session")

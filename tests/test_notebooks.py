@@ -120,11 +120,19 @@ PROBES = {
         "print('RESULT', json.dumps({'map': len(coords), 'path': len(path), 'slerp': len(slerp), "
         "'neighbour_rows': len(hood), 'sim_a0': float(path['sim_a'].iloc[0]), 'z': list(z.shape), "
         "'scored': len(scores), 'ood_in_domain': int(scores['in_domain'].iloc[4:].sum()), 'predicted': len(pred), "
-        "'hits': len(hits), 'hits_in_window': bool(hits['logp'].between(3.6, 5).all())}))",
+        "'hits': len(hits), 'hits_in_window': bool(hits['logp'].between(3.6, 5).all()), "
+        "'walk': walk['logP step'].tolist(), 'walk_decodes': walk['decodes'].tolist(), "
+        "'best': [[int(b['step'].iloc[0]), float(b['logp'].iloc[0]) - START_LOGP, float(b['similarity'].iloc[0])] "
+        "for b in best], 'start_logp': START_LOGP}))",
         lambda r: (0 < r["map"] <= 300 and r["path"] == 6 and r["slerp"] == 6 and r["neighbour_rows"] == 3
                    and r["z"][0] == r["map"] and 0.0 <= r["sim_a0"] <= 1.0
                    and r["scored"] == r["predicted"] == 10 and r["ood_in_domain"] == 0  # the six out-of-domain rows
-                   and r["hits"] > 0 and r["hits_in_window"]),
+                   and r["hits"] > 0 and r["hits_in_window"]
+                   # the logP walk: four steps, each within its decode budget; every analog shown is in its
+                   # step's window (+-0.25 around start + step, rounded to 2 decimals) and similar enough
+                   and r["walk"] == [-2, -1, 1, 2] and all(0 < d <= 32 for d in r["walk_decodes"])
+                   and 1.5 <= r["start_logp"] <= 2.5
+                   and all(abs(shift - step) <= 0.26 and sim >= 0.4 for step, shift, sim in r["best"])),
     ),
     "04_optimize.ipynb": (
         "print('RESULT', json.dumps({'decoded': {k: int(v.attrs['n_decoded']) for k, v in runs.items()}, "

@@ -54,6 +54,32 @@ def test_ship_default_records_the_sampling_setting(load_script, gen_checkpoint: 
             molvae.load(target, device="cpu")
 
 
+def test_ship_default_replaces_the_density_and_drops_the_old_domain(load_script, gen_checkpoint: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    import json
+    import shutil
+
+    target = tmp_path / "tiny"
+    target.mkdir()
+    for name in ("density.safetensors", "density.json", "domain.json", "domain_reference.json"):
+        (target / name).write_text("of the model shipped before")
+    ship = load_script("ship_default").main
+    assert ship([str(gen_checkpoint), "--name", "tiny", "--into", str(tmp_path)]) == target
+    assert f"molvae domain --model {target} --data embedded" in capsys.readouterr().out
+    assert not (target / "domain.json").exists() and not (target / "domain_reference.json").exists()
+    for name in ("density.safetensors", "density.json"):  # the checkpoint's own, fitted at the end of training
+        assert (target / name).read_bytes() == (gen_checkpoint / name).read_bytes()
+
+    selfies = tmp_path / "selfies"  # a SELFIES checkpoint must be named: moses-selfies is retired
+    shutil.copytree(gen_checkpoint, selfies)
+    config = json.loads((selfies / "config.json").read_text())
+    (selfies / "config.json").write_text(json.dumps({**config, "representation": "selfies"}))
+    with pytest.raises(SystemExit) as exc:
+        ship([str(selfies), "--into", str(tmp_path)])
+    assert exc.value.code == 2 and "give --name" in capsys.readouterr().err
+    assert not (tmp_path / "moses-selfies").exists()
+
+
 @pytest.mark.skipif(not (MOSES / "test_scaffolds.csv.gz").exists(), reason="MOSES is not in the molvae cache")
 def test_build_reference_stats(load_script, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from molvae.evaluation import shipped

@@ -78,7 +78,24 @@ def test_sample_in_a_window_is_reproducible(client):
     assert [r["smiles"] for r in again["rows"]] == [r["smiles"] for r in data["rows"]]
 
 
+def test_sample_near_a_molecule_returns_its_analogs(client):
+    from molvae import chem
+
+    near = "Cc1ccc(S(=O)(=O)N2CCCC2)cc1"  # a small MOSES-like sulfonamide the default spells
+    res = client.post("/api/sample", json={"n": 3, "near": near, "similarity": 0.4, "seed": 0})
+    assert res.status_code == 200, res.text
+    data = res.json()
+    assert data["summary"]["near"] == near and data["summary"]["similarity"] == 0.4
+    rows = data["rows"]
+    assert 1 <= len(rows) <= 3 and len({r["smiles"] for r in rows}) == len(rows)
+    for row in rows:  # the reported similarity is RDKit's Morgan Tanimoto to the molecule, at the floor or above
+        assert row["similarity"] >= 0.4 and abs(chem.tanimoto(row["smiles"], near) - row["similarity"]) < 1e-9
+
+
 @pytest.mark.parametrize("body, status, words", [
+    ({"n": 2, "near": "C1CC", "seed": 0}, 400, "cannot encode the molecule given as near"),
+    ({"n": 2, "near": PARACETAMOL, "similarity": 1.5}, 400, "similarity must be a number in [0, 1]"),
+    ({"n": 2, "near": ["CCO"]}, 422, "near: Input should be a valid string"),
     ({"n": "5"}, 422, "n: Input should be a valid integer"),
     ({"n": 0}, 400, "n must be a positive integer"),
     ({"n": 9}, 400, "limit of 4"),

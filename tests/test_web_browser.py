@@ -133,6 +133,20 @@ def test_generate_in_a_window(server, page, shots):
     assert download(page, "sdf").count("$$$$") == 6
 
 
+def test_generate_analogs_of_a_molecule(server, page):
+    near = "Cc1ccc(S(=O)(=O)N2CCCC2)cc1"
+    page.goto(server + "/generate")
+    page.fill("input[name=n]", "3")
+    page.fill("input[name=seed]", "0")
+    page.fill("input[name=near]", near)
+    page.click("button[type=submit]")
+    wait_done(page)
+    assert page.inner_text(".job .message").startswith("done"), page.inner_text(".job")
+    assert f"analogs of {near} at similarity >= 0.4" in page.inner_text(".summary")
+    sims = [float(t.split()[1]) for t in page.locator(".props span").all_inner_texts() if t.startswith("similarity")]
+    assert sims and len(sims) == page.locator(".grid figure.mol").count() and all(s >= 0.4 for s in sims)
+
+
 def test_generate_error_is_shown_in_the_page(server, page):
     page.goto(server + "/generate")
     page.fill("input[name=n]", "3")

@@ -17,12 +17,16 @@ class _Body(BaseModel):
 
 
 class SampleBody(_Body):
-    """POST /api/sample: `n` distinct valid molecules, under the condition `where` when given."""
+    """POST /api/sample: `n` distinct valid molecules, under the condition `where` when given, analogs of `near`
+    when given."""
 
     n: int = Field(24, description="Molecules wanted (at most the server's max_sample, 500 by default).")
     where: Optional[str] = Field(None, description="Property windows, e.g. 'logp>=2,logp<=3,mw<=350'.",
                                  examples=["logp>=2,logp<=3"])
     seed: Optional[int] = Field(None, description="Random seed (null: a fresh one, given back in the summary).")
+    near: Optional[str] = Field(None, description="A SMILES: analogs of it instead (Tanimoto >= similarity to it, "
+                                "meeting where), as MolVAE.sample(near=...).", examples=["CC(=O)Nc1ccc(O)cc1"])
+    similarity: float = Field(0.4, description="With near: the Tanimoto floor (Morgan r=2, 2048 bits), in [0, 1].")
 
 
 class SmilesBody(_Body):

@@ -111,8 +111,10 @@ class Service:
         if kind == "sample":
             n, where = checks.check_n(body.n, lim.max_sample), checks.check_where(body.where)
             seed = checks.check_seed(body.seed)
-            params: dict[str, Any] = {"n": n, "where": where, "seed": seed}
-            task = lambda p: sample_task(m, n, where, seed, p)  # noqa: E731
+            near = None if body.near is None else checks.check_smiles([body.near], lim, "near")[0]
+            sim = checks.check_similarity(body.similarity)
+            params: dict[str, Any] = {"n": n, "where": where, "seed": seed, "near": near, "similarity": sim}
+            task = lambda p: sample_task(m, n, where, seed, p, near, sim)  # noqa: E731
         elif kind == "analogs":
             smiles = checks.check_smiles([body.smiles], lim, "smiles")[0]
             prop = checks.check_property(body.property, m.prop_names)

@@ -55,9 +55,11 @@ def _with_domain(model: MolVAE, df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(in_domain=scores["in_domain"].to_numpy(), anomaly=scores["anomaly"].to_numpy())
 
 
-def sample_task(model: MolVAE, n: int, where: str | None, seed: int | None, progress: Progress) -> Result:
-    """`n` distinct valid molecules (meeting `where` when given), in chunks of 50, each with the grid's
-    properties, novelty and the in-domain flag."""
+def sample_task(model: MolVAE, n: int, where: str | None, seed: int | None, progress: Progress,
+                near: str | None = None, similarity: float = 0.4) -> Result:
+    """`n` distinct valid molecules (meeting `where` when given; analogs of `near` at Tanimoto >= `similarity`
+    when given, with their `similarity` column), in chunks of 50, each with the grid's properties, novelty and
+    the in-domain flag."""
     seed = secrets.randbelow(2**32) if seed is None else seed
     chunks = math.ceil(n / SAMPLE_CHUNK)
     progress.total(chunks)
@@ -66,7 +68,7 @@ def sample_task(model: MolVAE, n: int, where: str | None, seed: int | None, prog
     for k in range(chunks):
         size = min(SAMPLE_CHUNK, n - k * SAMPLE_CHUNK)
         df = model.sample(size, seed=_chunk_seed(seed, k), where=where, unique_valid=True,
-                          properties=GRID_PROPERTIES, n_jobs=1)
+                          properties=GRID_PROPERTIES, n_jobs=1, near=near, similarity=similarity)
         drawn += int(df.attrs.get("n_drawn", size))
         df = df[df["valid"].astype(bool) & ~df["canonical"].isin(seen)]
         seen.update(df["canonical"])
@@ -74,7 +76,8 @@ def sample_task(model: MolVAE, n: int, where: str | None, seed: int | None, prog
         progress.step(f"{sum(map(len, parts))} of {n} molecules")
     table = pd.concat(parts, ignore_index=True)
     table = table.drop(columns=[c for c in ("valid",) if c in table])
-    summary = {"n": len(table), "asked": n, "seed": seed, "where": where or "", "decoded": drawn,
+    summary = {"n": len(table), "asked": n, "seed": seed, "where": where or "", "near": near or "",
+               "similarity": similarity if near else None, "decoded": drawn,
                "novel": _share(table, "novel"), "in_domain": _share(table, "in_domain")}
     return Result(table, summary)
 

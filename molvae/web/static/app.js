@@ -2,7 +2,7 @@
 // cancellable; results are drawn with structures from /api/svg. Text goes in with textContent only.
 "use strict";
 
-const LABELS = {logp: "logP", mw: "MW", qed: "QED", tpsa: "TPSA", sa: "SA"};
+const LABELS = {logp: "logP", mw: "MW", qed: "QED", tpsa: "TPSA", sa: "SA", similarity: "similarity"};
 
 function el(tag, attrs, text) {
   const node = document.createElement(tag);
@@ -42,7 +42,9 @@ function formParams(form) {
     form.querySelectorAll("input[data-prop]").forEach((inp) => {
       if (inp.value !== "") clauses.push(inp.dataset.prop + inp.dataset.op + inp.value);
     });
-    return {n: num("n"), seed: num("seed"), where: clauses.length ? clauses.join(",") : null};
+    const near = (f.get("near") || "").trim();
+    return {n: num("n"), seed: num("seed"), where: clauses.length ? clauses.join(",") : null,
+            near: near || null, similarity: num("similarity") === null ? 0.4 : num("similarity")};
   }
   if (kind === "analogs") {
     return {smiles: f.get("smiles").trim(), property: f.get("property"), direction: f.get("direction"),
@@ -110,9 +112,10 @@ function render(kind, job, box) {
   out.replaceChildren();
   if (kind === "sample") {
     sum.textContent = `${s.n} molecules (asked ${s.asked}), seed ${s.seed}` + (s.where ? `, where ${s.where}` : "") +
+      (s.near ? `, analogs of ${s.near} at similarity >= ${s.similarity}` : "") +
       (s.novel !== null ? `, novel ${(100 * s.novel).toFixed(0)}%` : "") + (s.in_domain !== null ? `, in domain ${(100 * s.in_domain).toFixed(0)}%` : "");
     const grid = el("div", {class: "grid"});
-    job.rows.forEach((r) => grid.appendChild(card(r, ["logp", "mw", "qed", "tpsa", "sa"])));
+    job.rows.forEach((r) => grid.appendChild(card(r, ["similarity", "logp", "mw", "qed", "tpsa", "sa"])));
     out.appendChild(grid);
   } else if (kind === "analogs") {
     sum.textContent = `${s.n} analogs of ${s.start} (${s.property} ${fmt(s.start_value)}) at similarity >= ${s.similarity}, ${s.decoded} molecules decoded, seed ${s.seed}`;

@@ -40,6 +40,21 @@ def test_retired_model_names_say_how_to_train_one(run, tmp_path: Path, monkeypat
     assert resolve_model("moses-selfies") == Path("moses-selfies")
 
 
+def test_a_missing_model_is_a_missing_checkpoint(tmp_path: Path) -> None:
+    """A name that is neither a directory nor a shipped model: MissingCheckpointError, so notebook code catches it
+    as FileNotFoundError as well as CheckpointError; a retired name is not 'missing' (it says what replaced it)."""
+    from molvae.errors import MissingCheckpointError
+
+    for name in ("moses-smiles-v9", str(tmp_path / "nowhere")):
+        with pytest.raises(MissingCheckpointError, match="not a checkpoint directory and not a shipped model") as info:
+            resolve_model(name)
+        assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, CheckpointError)
+        assert DEFAULT_MODEL in str(info.value)  # the shipped names are listed
+    with pytest.raises(CheckpointError) as info:
+        resolve_model("moses-selfies")
+    assert not isinstance(info.value, MissingCheckpointError)
+
+
 @pytest.fixture(scope="module", params=SHIPPED)
 def shipped(request: pytest.FixtureRequest) -> tuple[str, molvae.MolVAE]:
     # fp32: bf16 kernels differ between CPUs, and the assertions below must not depend on the machine.

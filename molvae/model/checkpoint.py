@@ -37,7 +37,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load_bytes
 from safetensors.torch import save as st_save_bytes
 
-from molvae.errors import CheckpointError, MolvaeError
+from molvae.errors import CheckpointError, MissingCheckpointError, MolvaeError
 from molvae.files import atomic_write_bytes, atomic_write_text, hash_smiles, json_text, library_versions
 from molvae.model.vae import VAE, ModelConfig
 from molvae.data.tokens import Tokenizer, Vocabulary
@@ -371,13 +371,14 @@ def pretrained_dir() -> Path:
 
 def resolve_model(name_or_path: str | Path | None) -> Path:
     """None -> the shipped default; a bare name -> molvae/pretrained/<name>; else a path. A retired
-    model's name (RETIRED_MODELS) gives a CheckpointError saying what replaces it."""
+    model's name (RETIRED_MODELS) gives a CheckpointError saying what replaces it; a name or path that is
+    neither gives a MissingCheckpointError (also a FileNotFoundError)."""
     shipped = pretrained_dir()
     available = sorted(p.name for p in shipped.iterdir() if p.is_dir()) if shipped.is_dir() else []
     if name_or_path is None:
         path = shipped / DEFAULT_MODEL
         if not path.is_dir():
-            raise CheckpointError(
+            raise MissingCheckpointError(
                 f"the default model {DEFAULT_MODEL!r} is not installed (looked in {shipped}); "
                 + (f"shipped models: {', '.join(available)}. " if available else "no models are shipped yet. ")
                 + "Train one with `molvae train --out DIR` and load it with molvae.load('DIR')."
@@ -390,7 +391,7 @@ def resolve_model(name_or_path: str | Path | None) -> Path:
         return shipped / str(name_or_path)
     if str(name_or_path) in RETIRED_MODELS:
         raise CheckpointError(RETIRED_MODELS[str(name_or_path)])
-    raise CheckpointError(
+    raise MissingCheckpointError(
         f"no model {str(name_or_path)!r}: not a checkpoint directory and not a shipped model name"
         + (f" (shipped: {', '.join(available)})" if available else "")
     )

@@ -34,23 +34,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # ------------------------------------------- generation (test_generate.py, test_cli_generate.py)
-@pytest.fixture(scope="session")
-def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny SMILES VAE (latent 16) with a logp/qed head, trained by `train.fit` on the 64
-    molecules of tests/data/gen_train.csv: 40 epochs of 4 batches, fp32, one thread, about
-    5-15 s. Deterministic (CPU training is a function of its config). It reconstructs about
-    a third of its training molecules exactly, so tests see both exact and wrong outputs."""
+def train_tiny(out: Path, representation: str = "smiles") -> Path:
+    """A tiny VAE (latent 16) with a logp/qed head, trained by `train.fit` on the 64 molecules of
+    tests/data/gen_train.csv: 40 epochs of 4 batches, fp32, one thread, about 5-15 s. Deterministic (CPU
+    training is a function of its config). The recipe of `gen_checkpoint` (SMILES) and of
+    test_generation_selfies' model."""
     from molvae.train import TrainConfig, fit
 
     cfg = TrainConfig(
-        data=str(DATA / "gen_train.csv"), representation="smiles", properties=("logp", "qed"), max_len=62,
+        data=str(DATA / "gen_train.csv"), representation=representation, properties=("logp", "qed"), max_len=62,
         epochs=40, batch_size=16, lr=5e-3, lr_schedule="constant", val_fraction=0.0, patience=0,
         beta_start=0.0, beta_end=0.1, kl_warmup_epochs=40, seed=0, amp="off", threads=1, progress=False,
-        out=str(tmp_path_factory.mktemp("gen") / "tiny"),
+        out=str(out),
         model={"embed_dim": 32, "enc_hidden": 64, "latent_dim": 16, "dec_hidden": 128, "dec_layers": 1,
                "prop_hidden": 32},
     )
     return fit(cfg)
+
+
+@pytest.fixture(scope="session")
+def gen_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny SMILES VAE of `train_tiny`. It reconstructs about a third of its training molecules exactly, so
+    tests see both exact and wrong outputs."""
+    return train_tiny(tmp_path_factory.mktemp("gen") / "tiny")
 
 
 # ------------------------------------------- conditional generation (test_generation_conditional.py, bench tests)

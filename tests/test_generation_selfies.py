@@ -26,19 +26,11 @@ TRAIN = pd.read_csv(DATA)["smiles"].tolist()
 
 @pytest.fixture(scope="module")
 def selfies_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The recipe of conftest's `gen_checkpoint` (64 molecules, 40 epochs of 4 batches, fp32, one thread) with
+    """conftest's tiny-model recipe (`train_tiny`: 64 molecules, 40 epochs of 4 batches, fp32, one thread) with
     `representation="selfies"`: a few seconds on an idle core, deterministic."""
-    from molvae.train import TrainConfig, fit
+    from tests.conftest import train_tiny
 
-    cfg = TrainConfig(
-        data=str(DATA), representation="selfies", properties=("logp", "qed"), max_len=62,
-        epochs=40, batch_size=16, lr=5e-3, lr_schedule="constant", val_fraction=0.0, patience=0,
-        beta_start=0.0, beta_end=0.1, kl_warmup_epochs=40, seed=0, amp="off", threads=1, progress=False,
-        out=str(tmp_path_factory.mktemp("selfies") / "tiny"),
-        model={"embed_dim": 32, "enc_hidden": 64, "latent_dim": 16, "dec_hidden": 128, "dec_layers": 1,
-               "prop_hidden": 32},
-    )
-    return fit(cfg)
+    return train_tiny(tmp_path_factory.mktemp("selfies") / "tiny", representation="selfies")
 
 
 @pytest.fixture(scope="module")

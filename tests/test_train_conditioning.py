@@ -131,6 +131,26 @@ def test_fine_tuning_an_unconditional_model_with_conditions(plain_base, tmp_path
     assert torch.count_nonzero(model.decoder.c_to_h.weight) > 0  # it learned to read c
 
 
+def test_fine_tuning_a_conditional_model_keeps_its_conditions_unless_told(cond_run, plain_base, tmp_path):
+    """conditions None (the default): the init model's, each joining the properties when missing; () : none."""
+    inherited = BASE.replace(properties=("qed",), conditions=None, init=str(cond_run))
+    assert inherited.conditions == ("logp", "tpsa") and inherited.properties == ("qed", "logp", "tpsa")
+    assert TrainConfig.from_dict(json.loads(json.dumps(inherited.to_dict()))) == inherited
+    assert BASE.replace(conditions=(), init=str(cond_run)).conditions == ()  # told: an unconditional model
+    assert BASE.replace(conditions=None, init=str(plain_base)).conditions == ()  # the base reads none
+    assert TrainConfig(conditions=None).conditions == ()  # no init
+    series = tmp_path / "series.csv"
+    df = pd.read_csv(TINY)
+    df["pIC50"] = [5.0 + 0.05 * i for i in range(len(df))]
+    df.to_csv(series, index=False)
+    out = fit(BASE.replace(data=str(series), properties=("pIC50",), conditions=None, init=str(cond_run), epochs=1,
+                           density_molecules=0, out=str(tmp_path / "ft")))
+    config = json.loads((out / "config.json").read_text())
+    assert config["init"]["kept_conditions"] == ["logp", "tpsa"] and config["init"]["new_conditions"] == []
+    assert [p["name"] for p in config["properties"]] == ["pic50", "logp", "tpsa"]
+    assert ckpt.load_checkpoint(out)[1].cond_names == ("logp", "tpsa")
+
+
 def test_warm_start_from_a_conditional_model_keeps_its_columns_by_name(cond_run):
     warm = open_init(str(cond_run))
     model, record = warm_model(warm, warm.vocab, ("logp", "qed"), COND.max_len + 2, torch.device("cpu"),

@@ -98,7 +98,8 @@ def train(
                                                  f"{_default('properties')}"),
     condition: Optional[List[str]] = typer.Option(None, "--condition", help="RDKit property the decoder reads as "
                                                   "its condition (a conditional VAE): logp,mw,tpsa or repeated; "
-                                                  "each must also be a --property. Default: none (unconditional)."),
+                                                  "each must also be a --property. Default: the --init "
+                                                  "model's (none without --init; --condition '' for none)."),
     repr: Optional[str] = typer.Option(None, "--repr", help=f"selfies or smiles. {_default('representation')}"),
     epochs: Optional[int] = typer.Option(None, help=_default("epochs")),
     batch_size: Optional[int] = typer.Option(None, help=_default("batch_size")),

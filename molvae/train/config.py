@@ -59,7 +59,9 @@ class TrainConfig:
     `conditions`: RDKit property names (`molvae.chem.PROPERTY_NAMES`, e.g. logp, mw, tpsa) that the model
     reads as its conditioning vector c, computed by RDKit for every molecule (labelled or not) and
     standardized with the training split's mean/std; empty: an unconditional model (docs/conditional.md).
-    The model setting `cond_encoder` makes the encoder read c too.
+    None (the default): the conditions of the `init` model, so that fine-tuning a conditional model keeps it
+    conditional (each then joins `properties` if missing: the head predicts c where no target is given);
+    none without an `init`. The model setting `cond_encoder` makes the encoder read c too.
 
     Optimization: Adam at `lr` with `lr_schedule` ('constant' | 'cosine' down to
     lr * lr_min_factor | 'plateau': halve after `lr_patience` epochs without improvement),
@@ -115,7 +117,7 @@ class TrainConfig:
     unlabelled: tuple[str, ...] = ()
     smiles_col: str | None = None
     properties: tuple[str, ...] = ("logp", "qed", "sa")
-    conditions: tuple[str, ...] = ()
+    conditions: tuple[str, ...] | None = None
     representation: str = "selfies"
     selfies_constraints: str = "default"
     max_len: int = 120
@@ -213,7 +215,17 @@ class TrainConfig:
             raise UsageError(f"invalid model settings {dict(self.model)}: {exc}") from exc
 
     def _check_conditions(self) -> None:
-        """Normalize `conditions` to RDKit property names (UsageError for others or repeats)."""
+        """Resolve `conditions` None to the init model's (adding them to `properties` where missing), then
+        normalize them to RDKit property names (UsageError for others or repeats)."""
+        if self.conditions is None:
+            inherited = _init_conditions(self.init) if self.init else ()
+            object.__setattr__(self, "conditions", inherited)
+            if inherited:
+                from molvae import chem
+
+                have = {chem.name_key(p) for p in self.properties}
+                object.__setattr__(self, "properties",
+                                   self.properties + tuple(n for n in inherited if chem.name_key(n) not in have))
         if self.model.get("cond_encoder") and not self.conditions:
             raise UsageError("invalid training configuration: the model setting cond_encoder needs conditions.")
         if not self.conditions:
@@ -261,6 +273,7 @@ class TrainConfig:
 # checkpoint_every and time_budget also take a bare number (500 steps, 0 seconds), as JSON writes it.
 _EXPECTED = {"int": "an integer", "float": "a finite number", "bool": "true or false", "str": "a string",
              "str | None": "a string or null", "tuple[str, ...]": "a list of strings",
+             "tuple[str, ...] | None": "a list of strings or null",
              "Mapping[str, Any]": "an object of model settings"}
 _NUMBER_AS_TEXT = ("checkpoint_every", "time_budget")
 
@@ -284,9 +297,9 @@ def _typed(name: str, annotation: str, value: Any) -> Any:
             return str(value)
         if name == "amp" and isinstance(value, bool):
             return "auto" if value else "off"
-    if annotation == "tuple[str, ...]":
+    if annotation in ("tuple[str, ...]", "tuple[str, ...] | None"):
         if value is None:
-            return ()
+            return None if annotation.endswith("None") else ()
         if isinstance(value, (list, tuple)) and all(isinstance(v, (str, os.PathLike)) for v in value):
             return tuple(str(v) for v in value)
     if annotation == "Mapping[str, Any]":
@@ -298,6 +311,13 @@ def _typed(name: str, annotation: str, value: Any) -> Any:
         return value
     raise UsageError(f"invalid training configuration: {name} must be {_EXPECTED[annotation]}, "
                      f"got {value!r} ({type(value).__name__}).")
+
+
+def _init_conditions(init: str) -> tuple[str, ...]:
+    """The condition names of the `init` model (shipped name or checkpoint directory), in c's order."""
+    from molvae.model.checkpoint import condition_stats, read_config, resolve_model
+
+    return tuple(condition_stats(read_config(resolve_model(init))))
 
 
 def checkpoint_interval(text: str) -> tuple[str, float] | None:

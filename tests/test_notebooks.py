@@ -122,6 +122,7 @@ PROBES = {
         "'scored': len(scores), 'ood_in_domain': int(scores['in_domain'].iloc[4:].sum()), 'predicted': len(pred), "
         "'hits': len(hits), 'hits_in_window': bool(hits['logp'].between(3.6, 5).all()), "
         "'walk': walk['logP step'].tolist(), 'walk_decodes': walk['decodes'].tolist(), "
+        "'walkers': walk['model'].unique().tolist(), "
         "'best': [[int(b['step'].iloc[0]), float(b['logp'].iloc[0]) - START_LOGP, float(b['similarity'].iloc[0])] "
         "for b in best], 'start_logp': START_LOGP}))",
         lambda r: (0 < r["map"] <= 300 and r["path"] == 6 and r["slerp"] == 6 and r["neighbour_rows"] == 3
@@ -130,7 +131,8 @@ PROBES = {
                    and r["hits"] > 0 and r["hits_in_window"]
                    # the logP walk: four steps, each within its decode budget; every analog shown is in its
                    # step's window (+-0.25 around start + step, rounded to 2 decimals) and similar enough
-                   and r["walk"] == [-2, -1, 1, 2] and all(0 < d <= 32 for d in r["walk_decodes"])
+                   and r["walkers"] == ["default", "3-cond"]  # the conditional cycle's weights are in cycles/
+                   and r["walk"] == [-2, -1, 1, 2] * 2 and all(0 < d <= 32 for d in r["walk_decodes"])
                    and 1.5 <= r["start_logp"] <= 2.5
                    and all(abs(shift - step) <= 0.26 and sim >= 0.4 for step, shift, sim in r["best"])),
     ),
